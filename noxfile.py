@@ -1,0 +1,119 @@
+"""Every session a user or CI runs.
+
+    nox -s conformance                 every backend x device pair, e.g. conformance(torch-cpu)
+    nox -s "conformance(torch-cpu)"    one pair;  nox -t cuda  every GPU pair
+    nox -s tests                       unit tests of every package + the suite on CPU devices
+    nox -s lint                        ruff
+    nox -s vectors                     regenerate the golden vectors and fail on any difference
+    nox -s bench                       the benchmark harness (arguments after --)
+
+Installs come from the package registry as a new user's would. PyTorch is pinned to a CPU build
+on these machines; GPU users override it, e.g. ``PSU_TORCH_SPEC="torch==2.13.0" nox ...`` with
+their own index configured, or any requirement string pip understands.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.error_on_missing_interpreters = False
+
+ROOT = Path(__file__).resolve().parent
+CORE = "./packages/psu-core"
+SUITE = "./conformance"
+TORCH_SPEC = os.environ.get("PSU_TORCH_SPEC", "torch==2.13.0")
+REPORTS = ROOT / "reports"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One backend on one device, as the conformance suite names them."""
+
+    backend: str  # entry-point name in the group psu.backends
+    device: str  # "cpu" or "cuda"
+    packages: tuple[str, ...]  # local packages to install (beside psu-core and the suite)
+    requirements: tuple[str, ...] = ()  # from the package registry
+    env: dict[str, str] = field(default_factory=dict)
+    label: str = ""  # session id when it is not backend-device
+
+    @property
+    def id(self) -> str:
+        return self.label or f"{self.backend}-{self.device}"
+
+    @property
+    def on_cpu(self) -> bool:
+        """Runs on a machine without a GPU (the CPU itself, or a simulator of the GPU)."""
+        return self.device == "cpu" or bool(self.env)
+
+
+# Backends whose package exists; each backend issue adds its rows.
+PAIRS: list[Pair] = [
+    Pair("reference", "cpu", ()),
+]
+
+
+def install(session: nox.Session, pairs: list[Pair], *extra: str) -> None:
+    packages = sorted({p for pair in pairs for p in pair.packages})
+    requirements = sorted({r for pair in pairs for r in pair.requirements})
+    if requirements:
+        session.install(*requirements)
+    session.install(CORE, SUITE, *packages, *extra)
+
+
+def run_suite(session: nox.Session, pair: Pair, *args: str) -> None:
+    REPORTS.mkdir(exist_ok=True)
+    session.run(
+        "python", "-m", "pytest", "--pyargs", "psu_conformance",
+        "--psu-backend", pair.backend, "--psu-device", pair.device,
+        "--psu-report", str(REPORTS / f"conformance-{pair.id}.json"),
+        "-p", "no:cacheprovider", *args,
+        env=pair.env,
+    )  # fmt: skip
+
+
+@nox.session(tags=["conformance"])
+@nox.parametrize("pair", [nox.param(p, id=p.id, tags=[p.backend, p.device]) for p in PAIRS])
+def conformance(session: nox.Session, pair: Pair) -> None:
+    """Certify one backend on one device against the golden vectors (arguments go to pytest)."""
+    install(session, [pair])
+    run_suite(session, pair, *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit tests of every package, then the conformance suite on every CPU pair."""
+    cpu_pairs = [p for p in PAIRS if p.on_cpu]
+    install(session, cpu_pairs, "pytest>=8", TORCH_SPEC)  # torch: the benchmark peers are tested too
+    unit = [str(p) for p in sorted(ROOT.glob("packages/*/tests"))]
+    unit += ["conformance/tests", "benchmarks/tests", "tests"]
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *unit, *session.posargs)
+    for pair in cpu_pairs:
+        run_suite(session, pair)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the whole tree."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def vectors(session: nox.Session) -> None:
+    """Regenerate the golden vectors and fail on any byte of difference; verify them."""
+    session.install(CORE)
+    data = str(ROOT / "packages/psu-core/src/psu_core/vectors/data")
+    session.run("python", "-m", "psu_core.vectors", "generate", "--out", data, "--check")
+    session.run("python", "-m", "psu_core.vectors", "verify", "--dir", data)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: every registered backend against the paper's dense formulation (args after --)."""
+    install(session, PAIRS, TORCH_SPEC)
+    session.run("python", "-m", "benchmarks", *session.posargs)

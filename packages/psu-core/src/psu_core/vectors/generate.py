@@ -1,0 +1,243 @@
+"""Deterministic generation of the golden vectors (SPEC §10) from the float64 reference.
+
+Inputs come from a fixed NumPy ``Generator`` (PCG64, whose stream NumPy keeps stable) and are
+rounded to 4 decimals, so the files stay small. They are drawn one time step at a time through the
+online stepper: whenever a neuron's membrane lands within ``MEMBRANE_MARGIN`` of the threshold, or
+its uniform draw within ``DRAW_MARGIN`` of its reset probability, that neuron's input at that step
+is drawn again. Every quantity at step ``t`` depends only on inputs up to ``t``, so fixing step
+``t`` never disturbs earlier steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from psu_core import FORMAT_VERSION, reference, rng
+from psu_core.tolerances import DRAW_MARGIN, MEMBRANE_MARGIN
+from psu_core.vectors import CASE_FILES, from_array
+from psu_core.vectors.schema import SCHEMA
+
+T_VALUES = (1, 2, 3, 4, 8, 16, 64, 256)
+SHAPES = ((6,), (2, 3), (2, 1, 3), (1, 2, 2, 2))  # neuron shapes of rank 1 to 4
+LONG_SHAPES = ((4,), (2, 2), (1, 2, 1), (1, 1, 2, 2))  # smaller, for T >= 64
+SEEDS = (0, 1, 42, 2**32 + 5, 2**53 - 1, 987654321)
+THRESHOLDS = (1.0, 0.5)
+PRESETS = ("tied", "free", "reference")
+FREE_RESET_SCALE = 0.75
+ALPHAS = (2.0, 2.0, 3.5)
+ROOT_SEED = 20240201
+MAX_REDRAWS = 200
+
+
+@dataclass(frozen=True)
+class Spec:
+    variant: str
+    reset: str
+    T: int
+    shape: tuple[int, ...]
+    threshold: float
+    preset: str
+    tau: float
+    alpha: float
+    seed: int | None
+
+    @property
+    def reset_scale(self) -> float | None:
+        if self.preset == "tied":
+            return None
+        if self.preset == "free":
+            return FREE_RESET_SCALE
+        # The published code: gamma = theta in PSU, gamma = 1 in IPSU and RPSU (SPEC §7).
+        return self.threshold if self.variant == "psu" else 1.0
+
+    @property
+    def id(self) -> str:
+        n = "x".join(map(str, self.shape))
+        seed = "" if self.seed is None else f"-seed{self.seed}"
+        return f"{self.variant}-{self.reset}-T{self.T}-N{n}-th{self.threshold:g}-{self.preset}-tau{self.tau:g}-a{self.alpha:g}{seed}"
+
+
+def plan() -> Iterator[Spec]:
+    """Every case, in file order: for each file, T ascending, then threshold x preset."""
+    n_sampled = 0
+    for stem in CASE_FILES:
+        variant, reset = stem.split("-")
+        for ti, T in enumerate(T_VALUES):
+            combos = [(th, pr) for th in THRESHOLDS for pr in PRESETS]
+            if T == 64:
+                combos = [(1.0, "tied"), (0.5, "free"), (0.5, "reference")]
+            elif T == 256:
+                combos = [(0.5, "tied")] + ([(1.0, "free")] if variant == "psu" else [])
+            for k, (th, preset) in enumerate(combos):
+                shapes = LONG_SHAPES if T >= 64 else SHAPES
+                seed = None
+                if reset == "sampled":
+                    seed = SEEDS[n_sampled % len(SEEDS)]
+                    n_sampled += 1
+                yield Spec(
+                    variant=variant,
+                    reset=reset,
+                    T=T,
+                    shape=shapes[(ti + k) % len(shapes)],
+                    threshold=th,
+                    preset=preset,
+                    tau=(2.0, 4.0)[k % 2],
+                    alpha=ALPHAS[k % len(ALPHAS)],
+                    seed=seed,
+                )
+
+
+def _draw_x(gen: np.random.Generator, spec: Spec, size: int) -> np.ndarray:
+    # Scale so that spikes are neither rare nor everywhere: the steady state of h is x / (tau - 1).
+    mean = (spec.tau - 1.0) * (1.1 * spec.threshold + 0.3)
+    return np.round(gen.normal(mean, (spec.tau - 1.0) * 0.9, size=size), 4)
+
+
+def _learned(gen: np.random.Generator, spec: Spec) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if spec.variant == "psu":
+        return None, None
+    T = spec.T
+    # Kaiming-normal fan-out (std sqrt(2/T)) as published, with the upper triangle filled on
+    # purpose (a port that forgets the mask must fail), plus a diagonal: IPSU then integrates its
+    # input, and the step-t quantities of both depend on x_t enough for the margin redraws to work.
+    w = gen.normal(0.0, np.sqrt(2.0 / T), size=(T, T))
+    w = w + (1.0 if spec.variant == "ipsu" else 0.5) * np.eye(T)
+    b = gen.normal(0.3 if spec.variant == "ipsu" else 0.0, 0.5, size=T)
+    return np.round(w, 4), np.round(b, 4)
+
+
+def _inputs(gen: np.random.Generator, spec: Spec, w, b) -> np.ndarray:
+    """Draw ``x`` step by step, redrawing neurons that land within a margin (module docstring)."""
+    params = {
+        "tau": spec.tau,
+        "threshold": spec.threshold,
+        "reset_scale": spec.reset_scale,
+        "surrogate_alpha": spec.alpha,
+        "reset": spec.reset,
+        "seed": spec.seed,
+    }
+    stepper = reference.OnlineStepper(spec.variant, spec.shape, w, b, **params)
+    n = int(np.prod(spec.shape))
+    x = np.zeros((spec.T, n))
+    for t in range(spec.T):
+        x_t = _draw_x(gen, spec, n)
+        for _ in range(MAX_REDRAWS):
+            trial = copy.deepcopy(stepper)
+            _, v = trial.step(x_t.reshape(spec.shape))
+            bad = np.abs(v.ravel() - spec.threshold) < MEMBRANE_MARGIN
+            if spec.reset == "sampled":
+                u, p = trial.last["uniform"], trial.last["reset_probability"]
+                bad |= np.abs(u.ravel() - p.ravel()) < DRAW_MARGIN  # type: ignore[union-attr]
+            if not bad.any():
+                break
+            x_t = np.where(bad, _draw_x(gen, spec, n), x_t)
+        else:
+            raise RuntimeError(f"{spec.id}: could not keep step {t} a margin away from the thresholds")
+        stepper = trial
+        x[t] = x_t
+    return x.reshape((spec.T, *spec.shape))
+
+
+def make_case(spec: Spec, gen: np.random.Generator) -> dict[str, Any]:
+    w, b = _learned(gen, spec)
+    x = _inputs(gen, spec, w, b)
+    g = np.round(gen.normal(0.0, 1.0, size=x.shape), 4)
+    params = {
+        "tau": spec.tau,
+        "threshold": spec.threshold,
+        "reset_scale": spec.reset_scale,
+        "surrogate_alpha": spec.alpha,
+        "reset": spec.reset,
+        "seed": spec.seed,
+    }
+    fwd = reference.forward(spec.variant, x, w, b, **params)
+    grads = reference.vjp(spec.variant, x, g, w, b, **params)
+    opt = lambda a, integer=False: None if a is None else from_array(a, integer)  # noqa: E731
+    return {
+        "id": spec.id,
+        "variant": spec.variant,
+        "reset": spec.reset,
+        "tau": spec.tau,
+        "threshold": spec.threshold,
+        "reset_scale": spec.reset_scale,
+        "surrogate_alpha": spec.alpha,
+        "preset": spec.preset,
+        "seed": spec.seed,
+        "inputs": {"x": from_array(x), "weight": opt(w), "bias": opt(b), "grad_spikes": from_array(g)},
+        "expected": {
+            "spikes": from_array(fwd.spikes, integer=True),
+            "membrane": from_array(fwd.membrane),
+            "reset_probability": opt(fwd.reset_probability),
+            "reset": opt(fwd.reset, integer=True),
+            "uniform": opt(fwd.uniform),
+        },
+        "gradients": {
+            "x": from_array(grads.x),
+            "weight": opt(grads.weight),
+            "bias": opt(grads.bias),
+            "threshold": grads.threshold,
+            "surrogate_alpha": grads.surrogate_alpha,
+        },
+    }
+
+
+KNOWN_ANSWERS = (
+    ((0x00000000, 0x00000000), (0x00000000, 0x00000000), (0x6B200159, 0x99BA4EFE)),
+    ((0xFFFFFFFF, 0xFFFFFFFF), (0xFFFFFFFF, 0xFFFFFFFF), (0x1CB996FC, 0xBB002BE7)),
+    ((0x13198A2E, 0x03707344), (0x243F6A88, 0x85A308D3), (0xC4923A9C, 0x483DF7A0)),
+)
+STREAMS = ((0, (3, 5)), (1, (4, 2, 3)), (2**32 + 5, (2, 1, 7)), (2**53 - 1, (5,)), (987654321, (1, 2, 2, 3)))
+
+
+def make_rng(gen: np.random.Generator) -> dict[str, Any]:
+    words = []
+    for _ in range(32):
+        k0, k1, c0, c1 = (int(v) for v in gen.integers(0, 2**32, size=4, dtype=np.uint64))
+        o0, o1 = rng.threefry2x32(k0, k1, c0, c1)
+        words.append({"key": [k0, k1], "counter": [c0, c1], "output": [int(o0), int(o1)]})
+    return {
+        "format_version": FORMAT_VERSION,
+        "known_answers": [{"key": list(k), "counter": list(c), "output": list(o)} for k, c, o in KNOWN_ANSWERS],
+        "words": words,
+        "streams": [{"seed": s, "uniform": from_array(rng.uniforms(s, shape))} for s, shape in STREAMS],
+    }
+
+
+def dumps(obj: Any) -> bytes:
+    """Sorted keys, compact separators, one trailing newline: the same bytes on every machine."""
+    return (json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
+
+
+def generate() -> dict[str, bytes]:
+    """Every file of the vector set, name -> bytes, manifest included."""
+    gen = np.random.Generator(np.random.PCG64(ROOT_SEED))
+    files: dict[str, bytes] = {}
+    by_file: dict[str, list[dict[str, Any]]] = {stem: [] for stem in CASE_FILES}
+    for spec in plan():
+        by_file[f"{spec.variant}-{spec.reset}"].append(make_case(spec, gen))
+    counts: dict[str, int] = {}
+    for stem, cases in by_file.items():
+        variant, reset = stem.split("-")
+        files[f"{stem}.json"] = dumps(
+            {"format_version": FORMAT_VERSION, "variant": variant, "reset": reset, "cases": cases}
+        )
+        counts[f"{stem}.json"] = len(cases)
+    files["rng.json"] = dumps(make_rng(gen))
+    counts["rng.json"] = len(KNOWN_ANSWERS) + 32 + len(STREAMS)
+    files["schema.json"] = (json.dumps(SCHEMA, sort_keys=True, indent=2) + "\n").encode("utf-8")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "files": {
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "cases": counts.get(name, 0)}
+            for name, data in sorted(files.items())
+        },
+    }
+    files["manifest.json"] = (json.dumps(manifest, sort_keys=True, indent=2) + "\n").encode("utf-8")
+    return files

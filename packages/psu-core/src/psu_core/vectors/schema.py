@@ -1,0 +1,107 @@
+"""The JSON Schema (draft 2020-12) of the golden-vector files, written out as ``schema.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ARRAY = {
+    "type": "object",
+    "required": ["shape", "data"],
+    "additionalProperties": False,
+    "properties": {
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "data": {"type": "array", "items": {"type": "number"}},
+    },
+}
+SPIKE_ARRAY = {
+    "type": "object",
+    "required": ["shape", "data"],
+    "additionalProperties": False,
+    "properties": {
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "data": {"type": "array", "items": {"enum": [0, 1]}},
+    },
+}
+NULLABLE_ARRAY = {"oneOf": [{"$ref": "#/$defs/array"}, {"type": "null"}]}
+NULLABLE_SPIKES = {"oneOf": [{"$ref": "#/$defs/spike_array"}, {"type": "null"}]}
+WORD = {"type": "integer", "minimum": 0, "maximum": 0xFFFFFFFF}
+PAIR = {"type": "array", "items": WORD, "minItems": 2, "maxItems": 2}
+
+
+def _object(props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": sorted(props), "additionalProperties": False, "properties": props}
+
+
+CASE = _object(
+    {
+        "id": {"type": "string"},
+        "variant": {"enum": ["psu", "ipsu", "rpsu"]},
+        "reset": {"enum": ["expected", "sampled"]},
+        "tau": {"type": "number", "exclusiveMinimum": 1},
+        "threshold": {"type": "number", "exclusiveMinimum": 0},
+        "reset_scale": {"oneOf": [{"type": "number", "minimum": 0}, {"type": "null"}]},
+        "surrogate_alpha": {"type": "number", "exclusiveMinimum": 0},
+        "preset": {"enum": ["tied", "free", "reference"]},
+        "seed": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 2**53 - 1}, {"type": "null"}]},
+        "inputs": _object(
+            {
+                "x": {"$ref": "#/$defs/array"},
+                "weight": NULLABLE_ARRAY,
+                "bias": NULLABLE_ARRAY,
+                "grad_spikes": {"$ref": "#/$defs/array"},
+            }
+        ),
+        "expected": _object(
+            {
+                "spikes": {"$ref": "#/$defs/spike_array"},
+                "membrane": {"$ref": "#/$defs/array"},
+                "reset_probability": NULLABLE_ARRAY,
+                "reset": NULLABLE_SPIKES,
+                "uniform": NULLABLE_ARRAY,
+            }
+        ),
+        "gradients": _object(
+            {
+                "x": {"$ref": "#/$defs/array"},
+                "weight": NULLABLE_ARRAY,
+                "bias": NULLABLE_ARRAY,
+                "threshold": {"type": "number"},
+                "surrogate_alpha": {"type": "number"},
+            }
+        ),
+    }
+)
+
+CASE_FILE = _object(
+    {
+        "format_version": {"const": 1},
+        "variant": {"enum": ["psu", "ipsu", "rpsu"]},
+        "reset": {"enum": ["expected", "sampled"]},
+        "cases": {"type": "array", "items": {"$ref": "#/$defs/case"}},
+    }
+)
+
+RNG_FILE = _object(
+    {
+        "format_version": {"const": 1},
+        "known_answers": {"type": "array", "items": _object({"key": PAIR, "counter": PAIR, "output": PAIR})},
+        "words": {"type": "array", "items": _object({"key": PAIR, "counter": PAIR, "output": PAIR})},
+        "streams": {
+            "type": "array",
+            "items": _object(
+                {
+                    "seed": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
+                    "uniform": {"$ref": "#/$defs/array"},
+                }
+            ),
+        },
+    }
+)
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "psu-golden-vectors-v1",
+    "title": "psu golden vectors, format version 1",
+    "$defs": {"array": ARRAY, "spike_array": SPIKE_ARRAY, "case": CASE, "case_file": CASE_FILE, "rng_file": RNG_FILE},
+    "oneOf": [{"$ref": "#/$defs/case_file"}, {"$ref": "#/$defs/rng_file"}],
+}
