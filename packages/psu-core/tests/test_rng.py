@@ -38,7 +38,7 @@ def test_vectorised_matches_scalar_on_random_words():
     g = np.random.default_rng(7)
     words = g.integers(0, 2**32, size=(200, 4), dtype=np.uint64)
     o0, o1 = rng.threefry2x32(words[:, 0], words[:, 1], words[:, 2], words[:, 3])
-    for row, a, b in zip(words.tolist(), o0.tolist(), o1.tolist()):
+    for row, a, b in zip(words.tolist(), o0.tolist(), o1.tolist(), strict=True):
         assert scalar_threefry(*row) == (a, b), row
 
 

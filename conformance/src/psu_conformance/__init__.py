@@ -1,0 +1,14 @@
+"""psu-conformance: the shared conformance suite of the PSU family, as a pytest plugin.
+
+Run it on a backend with::
+
+    python -m pytest --pyargs psu_conformance --psu-backend NAME --psu-device DEVICE
+
+``psu_conformance.adapter`` defines the adapter protocol a backend implements,
+``psu_conformance.plugin`` the pytest plugin (options, parametrization, the end-of-run matrix),
+``psu_conformance.compare`` the comparisons, ``psu_conformance.cases`` the inputs, and the
+``test_<group>.py`` modules the groups: rng, forward, gradients, sampled, online, bad_input,
+determinism. See PORTING.md.
+"""
+
+__version__ = "0.1.0"

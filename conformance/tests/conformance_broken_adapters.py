@@ -1,0 +1,148 @@
+"""Adapters for the suite's self-tests (``--psu-backend conformance_broken_adapters:NAME``).
+
+Four are deliberately wrong: each wraps the reference adapter and breaks one thing, so that the
+self-tests can show the suite catches it. Two are correct variants of the reference that offer
+other dtypes, to exercise the dtype parametrization and the half-precision rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from psu_core.adapter import ReferenceAdapter
+
+
+class ShiftedMembrane(ReferenceAdapter):
+    """Returns the membrane one time step late: ``V'[t] = V[t - 1]``, ``V'[0] = 0``."""
+
+    name = "shifted-membrane"
+
+    def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        out = super().forward(case, device=device, dtype=dtype)
+        v = out["membrane"]
+        out["membrane"] = np.concatenate([np.zeros_like(v[:1]), v[:-1]], axis=0)
+        return out
+
+
+class DoubledSurrogate(ReferenceAdapter):
+    """Surrogate gradient scaled by 2: every vjp result doubled (the forward pass is untouched)."""
+
+    name = "doubled-surrogate"
+
+    def vjp(self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str) -> dict[str, Any]:
+        g = super().vjp(case, grad_spikes, device=device, dtype=dtype)
+        return {k: 2 * v for k, v in g.items()}
+
+
+class WrongSeed(ReferenceAdapter):
+    """Draws the sampled resets from ``seed + 1`` instead of ``seed``."""
+
+    name = "wrong-seed"
+
+    @staticmethod
+    def _reseed(case: dict[str, Any]) -> dict[str, Any]:
+        if case.get("reset") == "sampled" and isinstance(case.get("seed"), int):
+            case = {**case, "seed": case["seed"] + 1}
+        return case
+
+    def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        return super().forward(self._reseed(case), device=device, dtype=dtype)
+
+    def online(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        return super().online(self._reseed(case), device=device, dtype=dtype)
+
+
+class LaxTau(ReferenceAdapter):
+    """A missing bad-input check: ``tau <= 1`` is silently replaced by 2 instead of raising."""
+
+    name = "lax-tau"
+
+    @staticmethod
+    def _fix(case: dict[str, Any]) -> dict[str, Any]:
+        tau = case.get("tau")
+        if isinstance(tau, float) and tau <= 1.0:
+            case = {**case, "tau": 2.0}
+        return case
+
+    def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        return super().forward(self._fix(case), device=device, dtype=dtype)
+
+    def vjp(self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str) -> dict[str, Any]:
+        return super().vjp(self._fix(case), grad_spikes, device=device, dtype=dtype)
+
+
+class Float32Reference(ReferenceAdapter):
+    """The reference offering float32 and float64 (it computes in float64 either way), to exercise
+    the dtype parametrization and ``--psu-dtype``."""
+
+    name = "reference-two-dtypes"
+
+    def dtypes(self, device: str) -> list[str]:
+        return ["float64", "float32"]
+
+
+class Incomplete:
+    """Not an adapter: lacks most of the protocol."""
+
+    name = "incomplete"
+
+    def devices(self) -> list[str]:
+        return ["cpu"]
+
+
+def shifted_membrane() -> ShiftedMembrane:
+    return ShiftedMembrane()
+
+
+def doubled_surrogate() -> DoubledSurrogate:
+    return DoubledSurrogate()
+
+
+def wrong_seed() -> WrongSeed:
+    return WrongSeed()
+
+
+def lax_tau() -> LaxTau:
+    return LaxTau()
+
+
+def two_dtypes() -> Float32Reference:
+    return Float32Reference()
+
+
+def incomplete() -> Incomplete:
+    return Incomplete()
+
+
+class HalfReference(ReferenceAdapter):
+    """Not broken: the reference fed float16-rounded inputs (computing in float64), to exercise the
+    suite's half-precision rules (spike mismatch fraction, gradients where the spikes agree)."""
+
+    name = "reference-float16"
+
+    def dtypes(self, device: str) -> list[str]:
+        return ["float16"]
+
+    @staticmethod
+    def _round(case: dict[str, Any]) -> dict[str, Any]:
+        out = dict(case)
+        for key in ("x", "weight", "bias"):
+            a = out.get(key)
+            if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating):
+                out[key] = a.astype(np.float16).astype(np.float64)
+        return out
+
+    def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        return super().forward(self._round(case), device=device, dtype="float64")
+
+    def vjp(self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str) -> dict[str, Any]:
+        grad = grad_spikes.astype(np.float16).astype(np.float64)
+        return super().vjp(self._round(case), grad, device=device, dtype="float64")
+
+    def online(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        return super().online(self._round(case), device=device, dtype="float64")
+
+
+def half_reference() -> HalfReference:
+    return HalfReference()
