@@ -7,7 +7,13 @@ import pytest
 
 from psu_core import reference as ref
 
-VARIANT_MODES = [("psu", "expected"), ("psu", "sampled"), ("ipsu", "expected"), ("rpsu", "expected"), ("rpsu", "sampled")]
+VARIANT_MODES = [
+    ("psu", "expected"),
+    ("psu", "sampled"),
+    ("ipsu", "expected"),
+    ("rpsu", "expected"),
+    ("rpsu", "sampled"),
+]
 
 
 def make(variant, T=6, shape=(3, 2), seed=0):
@@ -22,8 +28,14 @@ def make(variant, T=6, shape=(3, 2), seed=0):
 
 
 def params(reset, reset_scale=None, threshold=0.7, tau=3.0, alpha=2.5):
-    return dict(tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=alpha,
-                reset=reset, seed=2**40 + 3 if reset == "sampled" else None)
+    return dict(
+        tau=tau,
+        threshold=threshold,
+        reset_scale=reset_scale,
+        surrogate_alpha=alpha,
+        reset=reset,
+        seed=2**40 + 3 if reset == "sampled" else None,
+    )
 
 
 @pytest.mark.parametrize("variant,reset", VARIANT_MODES)
@@ -87,23 +99,29 @@ def test_vjp_matches_finite_differences(variant, reset, reset_scale):
         return smooth_loss(variant, x, w, b, G, kw)
 
     for idx in itertools.product(*map(range, x.shape)):
+
         def at(v, idx=idx):
             xx = x.copy()
             xx[idx] = v
             return loss(x=xx)
+
         assert abs(fd(at, x[idx]) - g.x[idx]) < 1e-7, idx
     if variant != "psu":
         for t, j in itertools.product(range(5), range(5)):
+
             def atw(v, t=t, j=j):
                 ww = w.copy()
                 ww[t, j] = v
                 return loss(w=ww)
+
             assert abs(fd(atw, w[t, j]) - g.weight[t, j]) < 1e-7, (t, j)
         for t in range(5):
+
             def atb(v, t=t):
                 bb = b.copy()
                 bb[t] = v
                 return loss(b=bb)
+
             assert abs(fd(atb, b[t]) - g.bias[t]) < 1e-7, t
         assert np.all(np.triu(g.weight, 1) == 0)
     assert abs(fd(lambda v: loss(kw={**kw, "surrogate_alpha": v}), kw["surrogate_alpha"]) - g.surrogate_alpha) < 1e-7

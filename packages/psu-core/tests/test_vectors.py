@@ -75,11 +75,19 @@ def test_check_mode_catches_a_changed_file(tmp_path):
 
 def test_coverage():
     by = collections.Counter((c.variant, c.reset) for c in CASES)
-    assert set(by) == {("psu", "expected"), ("psu", "sampled"), ("ipsu", "expected"), ("rpsu", "expected"), ("rpsu", "sampled")}
+    assert set(by) == {
+        ("psu", "expected"),
+        ("psu", "sampled"),
+        ("ipsu", "expected"),
+        ("rpsu", "expected"),
+        ("rpsu", "sampled"),
+    }
     for variant in ("psu", "ipsu", "rpsu"):
         cs = [c for c in CASES if c.variant == variant]
         assert {c.T for c in cs} == {1, 2, 3, 4, 8, 16, 64, 256}
-        assert {(c.threshold, c.preset) for c in cs} == {(t, p) for t in (1.0, 0.5) for p in ("tied", "free", "reference")}
+        assert {(c.threshold, c.preset) for c in cs} == {
+            (t, p) for t in (1.0, 0.5) for p in ("tied", "free", "reference")
+        }
         assert {c.tau for c in cs} == {2.0, 4.0}
         assert {c.x.ndim - 1 for c in cs} == {1, 2, 3, 4}
     seeds = {c.seed for c in CASES if c.reset == "sampled"}

@@ -92,9 +92,7 @@ def check_seed(seed: Any) -> int:
 def check_x(x_shape: Sequence[int], x_dtype: str, x_is_floating: bool) -> int:
     """``x`` must be floating, of rank >= 1, with at least one time step. Returns ``T``."""
     if not x_is_floating:
-        raise TypeError(
-            f"x must have a floating dtype (float16, bfloat16, float32, float64), got {x_dtype}"
-        )
+        raise TypeError(f"x must have a floating dtype (float16, bfloat16, float32, float64), got {x_dtype}")
     shape = tuple(int(d) for d in x_shape)
     if len(shape) < 1:
         raise ValueError(f"x must have shape [T, ...] with rank >= 1, got shape {shape}")
@@ -103,9 +101,7 @@ def check_x(x_shape: Sequence[int], x_dtype: str, x_is_floating: bool) -> int:
     return shape[0]
 
 
-def check_learned(
-    variant: str, T: int, weight_shape: Sequence[int] | None, bias_shape: Sequence[int] | None
-) -> None:
+def check_learned(variant: str, T: int, weight_shape: Sequence[int] | None, bias_shape: Sequence[int] | None) -> None:
     """IPSU and RPSU need ``weight [T, T]`` and ``bias [T]``; PSU takes neither."""
     if variant == "psu":
         for name, shape in (("weight", weight_shape), ("bias", bias_shape)):
@@ -115,12 +111,12 @@ def check_learned(
     expected = {"weight": (T, T), "bias": (T,)}
     for name, shape in (("weight", weight_shape), ("bias", bias_shape)):
         if shape is None:
-            raise ValueError(f"{name} must be an array of shape {list(expected[name])} for variant {variant!r}, got None")
+            raise ValueError(
+                f"{name} must be an array of shape {list(expected[name])} for variant {variant!r}, got None"
+            )
         got = tuple(int(d) for d in shape)
         if got != expected[name]:
-            raise ValueError(
-                f"{name} must have shape {list(expected[name])} for an input with T={T}, got {list(got)}"
-            )
+            raise ValueError(f"{name} must have shape {list(expected[name])} for an input with T={T}, got {list(got)}")
 
 
 def validate_call(

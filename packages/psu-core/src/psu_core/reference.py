@@ -241,9 +241,7 @@ class OnlineStepper:
             raise ValueError(f"x_t must have shape {list(self.neuron_shape)}, got {list(x_t.shape)}")
         t = self.t
         if self._w is not None and t >= self._w.shape[0]:
-            raise ValueError(
-                f"step {t} is past the end: {p_.variant} was built for T={self._w.shape[0]} steps"
-            )
+            raise ValueError(f"step {t} is past the end: {p_.variant} was built for T={self._w.shape[0]} steps")
         x = x_t.astype(np.float64).reshape(-1)
         a = p_.decay
         # r_t = a (r_{t-1} + q_{t-1}): the reset of step t-1 first acts now (B is strictly causal).

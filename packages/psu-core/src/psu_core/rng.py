@@ -1,9 +1,9 @@
 """Threefry-2x32-20 and the sampled-reset stream of SPEC §6, vectorised over NumPy ``uint32``.
 
-    key     = (seed & 0xFFFFFFFF, seed >> 32)
-    counter = (n, t)                    n: flat neuron index (C order), t: time step
-    u       = (w0 >> 8) * 2**-24        w0: first output word of threefry2x32(key, counter)
-    R       = 1 if u < P else 0
+key     = (seed & 0xFFFFFFFF, seed >> 32)
+counter = (n, t)                    n: flat neuron index (C order), t: time step
+u       = (w0 >> 8) * 2**-24        w0: first output word of threefry2x32(key, counter)
+R       = 1 if u < P else 0
 """
 
 from __future__ import annotations

@@ -81,13 +81,17 @@ def verify(directory: Path) -> list[str]:
         errors = list(validator("rng_file" if name == "rng.json" else "case_file").iter_errors(doc))
         if errors:
             e = errors[0]
-            problems.append(f"{name}: {len(errors)} schema error(s), first at /{'/'.join(map(str, e.path))}: {e.message[:200]}")
+            problems.append(
+                f"{name}: {len(errors)} schema error(s), first at /{'/'.join(map(str, e.path))}: {e.message[:200]}"
+            )
         if doc.get("format_version") != FORMAT_VERSION:
             problems.append(f"{name}: format_version {doc.get('format_version')!r}, expected {FORMAT_VERSION}")
         if "cases" in doc and len(doc["cases"]) != entry["cases"]:
             problems.append(f"{name}: {len(doc['cases'])} cases, the manifest says {entry['cases']}")
     listed = set(manifest.get("files", {})) | {"manifest.json"}
-    problems += [f"{p.name}: present but not in the manifest" for p in sorted(directory.glob("*.json")) if p.name not in listed]
+    problems += [
+        f"{p.name}: present but not in the manifest" for p in sorted(directory.glob("*.json")) if p.name not in listed
+    ]
     return problems
 
 
