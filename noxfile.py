@@ -89,8 +89,8 @@ def tests(session: nox.Session) -> None:
     """Unit tests of every package, then the conformance suite on every CPU pair."""
     cpu_pairs = [p for p in PAIRS if p.on_cpu]
     install(session, cpu_pairs, "pytest>=8", TORCH_SPEC)  # torch: the benchmark peers are tested too
-    unit = [str(p) for p in sorted(ROOT.glob("packages/*/tests"))]
-    unit += ["conformance/tests", "benchmarks/tests", "tests"]
+    packages = sorted({CORE, *(p for pair in cpu_pairs for p in pair.packages)})
+    unit = [f"{p}/tests" for p in packages] + ["conformance/tests", "benchmarks/tests", "tests"]
     session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *unit, *session.posargs)
     for pair in cpu_pairs:
         run_suite(session, pair)
