@@ -54,6 +54,8 @@ class Pair:
 # Backends whose package exists; each backend issue adds its rows.
 PAIRS: list[Pair] = [
     Pair("reference", "cpu", ()),
+    Pair("torch", "cpu", ("./packages/psu-torch",), (TORCH_SPEC,)),
+    Pair("torch", "cuda", ("./packages/psu-torch",), (TORCH_SPEC,)),
 ]
 
 

@@ -1,0 +1,254 @@
+"""Fused Triton kernels for PSU (the CUDA path of ``impl="triton"``).
+
+One program owns ``BLOCK`` neurons and walks time in registers, so the forward pass reads ``X``
+once and writes ``S`` once (the memory-bandwidth floor), and the backward pass reads ``X`` and
+``G`` once, writes ``dL/dX`` once, with two ``[T, N]`` scratch passes (``g`` and ``p``) between its
+forward recompute and its reverse sweep. The recurrences are those of :mod:`psu_torch._eager`
+(states scaled by ``1/a``)::
+
+    forward:   r' = a r' + q_{t-1};  h' = a h' + x_t;  p = sigma(a h');  w = h' - gamma r';
+               s = [w > theta / a];  v = a w
+    backward:  g = G / ((1 + k2 d'^2) / (a s))  (= a gV),  d' = w - theta / a
+               c = a c + g_{j+1};  k = g - gamma a c p (1 - p);  e = k + a e  (= dL/dX)
+
+Sampled resets draw Threefry-2x32-20 in-kernel in ``uint32`` (counter ``(n, t)``), bit-identical to
+:mod:`psu_torch.random`. Scalars travel in a small tensor of the compute dtype, so float64 runs
+keep float64 constants. Under ``TRITON_INTERPRET=1`` the same kernels run on CPU tensors, which is
+how they are tested on machines without a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+_HALF_PI = math.pi / 2
+_BLOCK = 512
+
+
+@triton.jit
+def _rotl(x, r: tl.constexpr):
+    return (x << r) | (x >> (32 - r))
+
+
+@triton.jit
+def _threefry_w0(k0, k1, c0, c1):
+    """First output word of Threefry-2x32-20 (uint32 in, uint32 out)."""
+    ks2 = k0 ^ k1 ^ 0x1BD11BDA
+    x0 = c0 + k0
+    x1 = c1 + k1
+    # rounds 0-3, key injection 1
+    x0 += x1; x1 = _rotl(x1, 13); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 15); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 26); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 6); x1 ^= x0  # noqa: E702
+    x0 += k1
+    x1 += ks2 + 1
+    # rounds 4-7, key injection 2
+    x0 += x1; x1 = _rotl(x1, 17); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 29); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 16); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 24); x1 ^= x0  # noqa: E702
+    x0 += ks2
+    x1 += k0 + 2
+    # rounds 8-11, key injection 3
+    x0 += x1; x1 = _rotl(x1, 13); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 15); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 26); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 6); x1 ^= x0  # noqa: E702
+    x0 += k0
+    x1 += k1 + 3
+    # rounds 12-15, key injection 4
+    x0 += x1; x1 = _rotl(x1, 17); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 29); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 16); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 24); x1 ^= x0  # noqa: E702
+    x0 += k1
+    x1 += ks2 + 4
+    # rounds 16-19, key injection 5
+    x0 += x1; x1 = _rotl(x1, 13); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 15); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 26); x1 ^= x0  # noqa: E702
+    x0 += x1; x1 = _rotl(x1, 6); x1 ^= x0  # noqa: E702
+    x0 += ks2
+    return x0
+
+
+@triton.jit
+def _sigmoid(z):
+    # stable: exp of a non-positive number only
+    e = tl.exp(-tl.abs(z))
+    return tl.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+@triton.jit
+def _psu_fwd_kernel(
+    X, S, V, R, PARAMS, KEY, N, T,
+    WANT_V: tl.constexpr, SAMPLED: tl.constexpr, BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    a = tl.load(PARAMS + 0)
+    gamma = tl.load(PARAMS + 1)
+    limit = tl.load(PARAMS + 2)
+    zero = tl.zeros([BLOCK], dtype=a.dtype)
+    h = zero
+    r = zero
+    q = zero
+    if SAMPLED:
+        k0 = tl.load(KEY + 0).to(tl.uint32)
+        k1 = tl.load(KEY + 1).to(tl.uint32)
+        c0 = offs.to(tl.uint32)
+    for t in range(0, T):
+        base = tl.cast(t, tl.int64) * N
+        x = tl.load(X + base + offs, mask=mask, other=0.0)
+        r = q + a * r
+        h = x + a * h
+        p = _sigmoid(a * h)
+        if SAMPLED:
+            w0 = _threefry_w0(k0, k1, c0, tl.zeros([BLOCK], dtype=tl.uint32) + tl.cast(t, tl.uint32))
+            u = (w0 >> 8).to(a.dtype) * 5.9604644775390625e-08  # 2**-24
+            drawn = u < p
+            tl.store(R + base + offs, drawn.to(tl.int8), mask=mask)
+            q = drawn.to(a.dtype)
+        else:
+            q = p
+        w = h - gamma * r
+        tl.store(S + base + offs, (w > limit).to(a.dtype), mask=mask)
+        if WANT_V:
+            tl.store(V + base + offs, a * w, mask=mask)
+
+
+@triton.jit
+def _psu_bwd_kernel(
+    X, G, R, GV, PP, PARTIAL, PARAMS, N, T,
+    SAMPLED: tl.constexpr, TIED: tl.constexpr, NEED_SCALARS: tl.constexpr, BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    a = tl.load(PARAMS + 0)
+    gamma = tl.load(PARAMS + 1)
+    limit = tl.load(PARAMS + 2)
+    inv_as = tl.load(PARAMS + 3)  # 1 / (a s)
+    k2s = tl.load(PARAMS + 4)  # (pi/2 alpha a)^2 / (a s)
+    inv_a = tl.load(PARAMS + 5)
+    zero = tl.zeros([BLOCK], dtype=a.dtype)
+    h = zero
+    r = zero
+    q = zero
+    acc0 = zero
+    acc1 = zero
+    for t in range(0, T):
+        base = tl.cast(t, tl.int64) * N
+        x = tl.load(X + base + offs, mask=mask, other=0.0)
+        gs = tl.load(G + base + offs, mask=mask, other=0.0)
+        r = q + a * r
+        h = x + a * h
+        p = _sigmoid(a * h)
+        tl.store(PP + base + offs, p, mask=mask)
+        if SAMPLED:
+            q = tl.load(R + base + offs, mask=mask, other=0).to(a.dtype)
+        else:
+            q = p
+        d = h - gamma * r - limit  # (v - theta) / a
+        g = gs / (inv_as + k2s * d * d)  # a gV
+        g = tl.where(mask, g, 0.0)
+        tl.store(GV + base + offs, g, mask=mask)
+        if NEED_SCALARS:
+            acc0 += g * d
+            if TIED:
+                acc1 += g * (r + inv_a)
+            else:
+                acc1 += g
+    c = zero
+    e = zero
+    for jj in range(0, T):
+        j = T - 1 - jj
+        base = tl.cast(j, tl.int64) * N
+        p = tl.load(PP + base + offs, mask=mask, other=0.0)
+        g = tl.load(GV + base + offs, mask=mask, other=0.0)
+        k = g - gamma * a * (c * (p - p * p))
+        c = g + a * c
+        e = k + a * e
+        tl.store(GV + base + offs, e, mask=mask)
+    if NEED_SCALARS:
+        tl.store(PARTIAL + pid * 2 + 0, tl.sum(acc0, axis=0))
+        tl.store(PARTIAL + pid * 2 + 1, tl.sum(acc1, axis=0))
+
+
+def _params(values: list[float], X: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(values, dtype=X.dtype, device=X.device)
+
+
+def _check(X: torch.Tensor) -> None:
+    if X.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"the Triton kernels compute in float32 or float64, got {X.dtype}")
+    if not X.is_contiguous():
+        raise ValueError("the Triton kernels need a contiguous [T, N] input")
+
+
+def psu_forward(
+    X: torch.Tensor, a: float, gamma: float, theta: float, seed: int | None, want_v: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """PSU forward in one fused kernel: ``(S, V or None, R as bool or None)`` for ``X [T, N]``."""
+    _check(X)
+    T, N = X.shape
+    S = torch.empty_like(X)
+    V = torch.empty_like(X) if want_v else None
+    R8 = torch.empty((T, N), dtype=torch.int8, device=X.device) if seed is not None else None
+    if N == 0:
+        return S, V, None if R8 is None else R8.bool()
+    # The key words travel as int64 in a tensor: as kernel integer arguments Triton would
+    # specialise or sign-type them by value.
+    key = (seed & 0xFFFFFFFF, seed >> 32) if seed is not None else (0, 0)
+    key_t = torch.tensor(key, dtype=torch.int64, device=X.device)
+    grid = (triton.cdiv(N, _BLOCK),)
+    _psu_fwd_kernel[grid](
+        X, S, V if V is not None else S, R8 if R8 is not None else S,
+        _params([a, gamma, theta / a], X), key_t, N, T,
+        WANT_V=want_v, SAMPLED=seed is not None, BLOCK=_BLOCK,
+    )
+    return S, V, None if R8 is None else R8.view(torch.bool)
+
+
+def psu_backward(
+    X: torch.Tensor,
+    G: torch.Tensor,
+    R: torch.Tensor | None,
+    a: float,
+    gamma: float,
+    theta: float,
+    alpha: float,
+    need_scalars: bool,
+    tied: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """PSU vector-Jacobian product in one fused kernel (see the module docstring)."""
+    _check(X)
+    T, N = X.shape
+    s = 0.5 * alpha
+    GV = torch.empty_like(X)
+    if N == 0:
+        z = torch.zeros((), dtype=X.dtype, device=X.device)
+        return GV, (z if need_scalars else None), (z if need_scalars else None), (z if need_scalars else None)
+    PP = torch.empty_like(X)
+    n_blocks = triton.cdiv(N, _BLOCK)
+    partial = torch.zeros((n_blocks, 2), dtype=X.dtype, device=X.device)
+    k2s = (_HALF_PI * alpha * a) ** 2 / (a * s)
+    R8 = R.view(torch.int8) if R is not None else None
+    _psu_bwd_kernel[(n_blocks,)](
+        X, G.contiguous(), R8 if R8 is not None else X, GV, PP, partial,
+        _params([a, gamma, theta / a, 1.0 / (a * s), k2s, 1.0 / a], X), N, T,
+        SAMPLED=R is not None, TIED=tied, NEED_SCALARS=need_scalars, BLOCK=_BLOCK,
+    )
+    if not need_scalars:
+        return GV, None, None, None
+    sums = partial.sum(dim=0)
+    zero = torch.zeros((), dtype=X.dtype, device=X.device)
+    if tied:
+        return GV, sums[0], sums[1], zero  # sum(gV) + sum(gV B Q) together
+    return GV, sums[0], sums[1] / a, zero

@@ -1,0 +1,183 @@
+"""The ``torch`` conformance adapter: NumPy at the edges, :mod:`psu_torch`'s public API inside.
+
+Registered under the entry-point group ``psu.backends``. ``forward``/``vjp`` call
+:func:`psu_torch.functional.psu` / ``ipsu`` / ``rpsu`` with ``impl="auto"`` (what users get);
+``online`` steps through :class:`psu_torch.online.OnlineStepper`; the Threefry words come from
+:mod:`psu_torch.random`. ``prepare`` gives the benchmark harness closures over device-resident
+tensors.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from psu_torch import functional as F
+from psu_torch import random as prandom
+from psu_torch.online import OnlineStepper
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_PARAMS = ("tau", "threshold", "reset_scale", "surrogate_alpha", "reset", "seed")
+
+
+def _device(device: str) -> torch.device:
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return torch.device(device)
+
+
+def _to_torch(a: Any, dtype: str, device: str, requires_grad: bool = False) -> Any:
+    # Floating arrays take the requested dtype; anything else passes through (as a tensor, so an
+    # integer x reaches the API as an integer tensor and raises TypeError there).
+    if isinstance(a, np.ndarray):
+        if np.issubdtype(a.dtype, np.floating):
+            t = torch.tensor(a, dtype=_DTYPES[dtype], device=_device(device))
+            return t.requires_grad_(requires_grad)
+        if a.dtype.kind in "biu":
+            return torch.tensor(a.astype(np.int64) if a.dtype.kind == "u" else a, device=_device(device))
+    return a
+
+
+def _numpy(t: torch.Tensor | None) -> np.ndarray | None:
+    if t is None:
+        return None
+    t = t.detach()
+    if t.dtype in (torch.float16, torch.bfloat16):
+        t = t.float()
+    return t.cpu().numpy()
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _learnable(value: Any, device: str) -> Any:
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return torch.tensor(float(value), dtype=torch.float64, device=device, requires_grad=True)
+    return value
+
+
+def _call(case: dict[str, Any], x: Any, w: Any, b: Any, **extra: Any):
+    params = {k: case.get(k) for k in _PARAMS}
+    params["validate"] = case.get("validate", False)
+    params.update(extra)
+    variant = case["variant"]
+    if variant == "psu":
+        return F.psu(x, weight=w, bias=b, **params)
+    if variant == "ipsu":
+        return F.ipsu(x, w, b, **params)
+    if variant == "rpsu":
+        return F.rpsu(x, w, b, **params)
+    raise ValueError(f"variant must be one of ('psu', 'ipsu', 'rpsu'), got {variant!r}")
+
+
+class TorchAdapter:
+    """Conformance adapter for :mod:`psu_torch` (CPU, and CUDA when a device is present)."""
+
+    name = "torch"
+
+    def devices(self) -> list[str]:
+        return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+    def dtypes(self, device: str) -> list[str]:
+        if device == "cuda":
+            return ["float64", "float32", "float16", "bfloat16"]
+        return ["float64", "float32"]
+
+    def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        x = _to_torch(case["x"], dtype, device)
+        w = _to_torch(case.get("weight"), dtype, device)
+        b = _to_torch(case.get("bias"), dtype, device)
+        sampled = case.get("reset") == "sampled"
+        with torch.no_grad():
+            out = _call(case, x, w, b, return_membrane=True, return_reset=sampled)
+        _sync(device)
+        result = {"spikes": _numpy(out[0]), "membrane": _numpy(out[1])}
+        if sampled:
+            result["reset"] = _numpy(out[2])
+        return result
+
+    def vjp(self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str) -> dict[str, Any]:
+        x = _to_torch(case["x"], dtype, device, requires_grad=True)
+        w = _to_torch(case.get("weight"), dtype, device, requires_grad=True)
+        b = _to_torch(case.get("bias"), dtype, device, requires_grad=True)
+        # Numbers become learnable 0-d tensors (float64, like the reference) to read their gradients;
+        # anything else goes through untouched for the API's own checks.
+        threshold, alpha = _learnable(case["threshold"], device), _learnable(case["surrogate_alpha"], device)
+        spikes = _call({**case, "threshold": threshold, "surrogate_alpha": alpha}, x, w, b)
+        spikes.backward(_to_torch(grad_spikes, dtype, device))
+        _sync(device)
+        result: dict[str, Any] = {
+            "x": _numpy(x.grad),
+            "threshold": float(threshold.grad),
+            "surrogate_alpha": float(alpha.grad),
+        }
+        if case["variant"] != "psu":
+            result["weight"], result["bias"] = _numpy(w.grad), _numpy(b.grad)
+        return result
+
+    def online(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        x = _to_torch(case["x"], dtype, device)
+        w = _to_torch(case.get("weight"), dtype, device)
+        b = _to_torch(case.get("bias"), dtype, device)
+        stepper = OnlineStepper(
+            case["variant"], w, b, **{k: case.get(k) for k in _PARAMS}
+        )
+        state = stepper.initial_state(x.shape[1:], device=x.device, dtype=x.dtype)
+        spikes, membrane, resets = [], [], []
+        with torch.no_grad():
+            for t in range(x.shape[0]):
+                s, v, r, state = stepper.step(x[t], state)
+                spikes.append(s)
+                membrane.append(v)
+                resets.append(r)
+        _sync(device)
+        result = {"spikes": _numpy(torch.stack(spikes)), "membrane": _numpy(torch.stack(membrane))}
+        if case.get("reset") == "sampled":
+            result["reset"] = _numpy(torch.stack(resets))
+        return result
+
+    def threefry2x32(self, key0, key1, counter0, counter1, *, device: str) -> tuple[np.ndarray, np.ndarray]:
+        dev = _device(device)
+        args = [torch.as_tensor(np.asarray(v, dtype=np.uint64).astype(np.int64), device=dev)
+                for v in (key0, key1, counter0, counter1)]
+        w0, w1 = prandom.threefry2x32(*args)
+        _sync(device)
+        return w0.cpu().numpy().astype(np.uint32), w1.cpu().numpy().astype(np.uint32)
+
+    def uniforms(self, seed: int, shape: tuple[int, ...], *, device: str) -> np.ndarray:
+        u = prandom.uniforms(seed, shape, device=_device(device), dtype=torch.float64)
+        _sync(device)
+        return u.cpu().numpy()
+
+    def prepare(
+        self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str
+    ) -> tuple[Callable[[], None], Callable[[], None]]:
+        """Benchmark closures on device-resident tensors: ``forward()`` (no autograd graph) and
+        ``forward_backward()`` (spikes, then ``backward`` into x, threshold and alpha)."""
+        x = _to_torch(case["x"], dtype, device)
+        w = _to_torch(case.get("weight"), dtype, device)
+        b = _to_torch(case.get("bias"), dtype, device)
+        g = _to_torch(grad_spikes, dtype, device)
+        threshold = torch.tensor(float(case["threshold"]), dtype=torch.float32, device=device, requires_grad=True)
+        alpha = torch.tensor(float(case["surrogate_alpha"]), dtype=torch.float32, device=device, requires_grad=True)
+        learned = [t.requires_grad_(True) for t in (w, b) if isinstance(t, torch.Tensor)]
+        xg = x.detach().requires_grad_(True)
+
+        def forward() -> None:
+            with torch.no_grad():
+                _call(case, x, w, b)
+            _sync(device)
+
+        def forward_backward() -> None:
+            for t in (xg, threshold, alpha, *learned):
+                t.grad = None
+            _call({**case, "threshold": threshold, "surrogate_alpha": alpha}, xg, w, b).backward(g)
+            _sync(device)
+
+        return forward, forward_backward
