@@ -28,6 +28,8 @@ CORE = "./packages/psu-core"
 SUITE = "./conformance"
 TORCH_SPEC = os.environ.get("PSU_TORCH_SPEC", "torch==2.13.0")
 REPORTS = ROOT / "reports"
+# The benchmark's third-party peers, pinned to versions that install beside torch 2.13 (CPU) and jax.
+BENCH_REQUIREMENTS = ("matplotlib>=3.8", "spikingjelly==2.0.0", "snntorch==1.0.0", "spyx==1.0.0")
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,11 @@ PAIRS: list[Pair] = [
 
 
 def install(session: nox.Session, pairs: list[Pair], *extra: str) -> None:
+    """One pip command, so that the torch pin holds against what other packages would pull in
+    (torchvision, asked for by SpikingJelly, would otherwise upgrade torch to a CUDA build)."""
     packages = sorted({p for pair in pairs for p in pair.packages})
-    requirements = sorted({r for pair in pairs for r in pair.requirements})
-    if requirements:
-        session.install(*requirements)
-    session.install(CORE, SUITE, *packages, *extra)
+    requirements = sorted({r for pair in pairs for r in pair.requirements} | set(extra))
+    session.install(*requirements, CORE, SUITE, *packages)
 
 
 def run_suite(session: nox.Session, pair: Pair, *args: str) -> None:
@@ -90,7 +92,8 @@ def conformance(session: nox.Session, pair: Pair) -> None:
 def tests(session: nox.Session) -> None:
     """Unit tests of every package, then the conformance suite on every CPU pair."""
     cpu_pairs = [p for p in PAIRS if p.on_cpu]
-    install(session, cpu_pairs, "pytest>=8", TORCH_SPEC)  # torch: the benchmark peers are tested too
+    # torch and the peers: the benchmark harness and its peers are tested too.
+    install(session, cpu_pairs, "pytest>=8", TORCH_SPEC, *BENCH_REQUIREMENTS)
     packages = sorted({CORE, *(p for pair in cpu_pairs for p in pair.packages)})
     unit = [f"{p}/tests" for p in packages] + ["conformance/tests", "benchmarks/tests", "tests"]
     session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *unit, *session.posargs)
@@ -116,6 +119,7 @@ def vectors(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: every registered backend against the paper's dense formulation (args after --)."""
-    install(session, PAIRS, TORCH_SPEC)
+    """Every registered backend against the dense formulation, a LIF loop, SpikingJelly, snnTorch,
+    spyx and the copy floor; writes benchmarks/RESULTS.md and the PNG plots (args after --)."""
+    install(session, PAIRS, TORCH_SPEC, *BENCH_REQUIREMENTS)
     session.run("python", "-m", "benchmarks", *session.posargs)

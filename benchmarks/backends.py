@@ -33,6 +33,7 @@ class Impl:
     prepare: Prepare
     devices: Callable[[], list[str]]
     dtypes: Callable[[str], list[str]]
+    missing: str = ""  # why it cannot run at all here (a peer's package not installed); '' if it can
 
 
 def _adapter_prepare(adapter: Any) -> tuple[Prepare, str]:
@@ -65,13 +66,16 @@ def registered() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def load_backends(names: list[str] | None) -> tuple[list[Impl], list[str]]:
+def load_backends(names: list[str] | None, *, strict: bool | None = None) -> tuple[list[Impl], list[str]]:
     """Load the named backends (``None``: every registered one).
 
-    Returns the impls and, for the all-registered default, a message per backend that failed to
-    load (the run goes on without it and says so). A backend asked for by name that is not
-    registered or fails to load raises: what the user asks for runs, or it stops with the reason.
+    Returns the impls and, for a default selection (``strict`` False; by default: ``names`` is
+    None), a message per backend that failed to load (the run goes on without it and says so).
+    A backend the user asked for by name (``strict``) that is not registered or fails to load
+    raises: what the user asks for runs, or it stops with the reason.
     """
+    if strict is None:
+        strict = names is not None
     eps = registered()
     problems: list[str] = []
     if names is not None:
@@ -87,7 +91,7 @@ def load_backends(names: list[str] | None) -> tuple[list[Impl], list[str]]:
         try:
             adapter = eps[n].load()()
         except Exception as exc:
-            if names is not None:
+            if strict:
                 raise RuntimeError(f"backend {n!r} failed to load: {exc!r}") from exc
             problems.append(f"backend {n!r} not benchmarked: it failed to load: {exc!r}")
             continue
@@ -95,24 +99,37 @@ def load_backends(names: list[str] | None) -> tuple[list[Impl], list[str]]:
     return impls, problems
 
 
-def peer_impls(names: list[str]) -> list[Impl]:
-    """The peers of :mod:`benchmarks.peers` by name, as impls (any device torch has, float types)."""
-    from benchmarks import peers
+def all_peers() -> dict[str, Any]:
+    """Every peer by name: the PyTorch peers, then the library peers (:mod:`benchmarks.libpeers`)."""
+    from benchmarks import libpeers, peers
 
-    unknown = [n for n in names if n not in peers.PEERS]
+    return peers.PEERS | libpeers.PEERS
+
+
+def peer_impls(names: list[str]) -> list[Impl]:
+    """The named peers as impls.
+
+    The PyTorch peers run on any device torch has, in float32 and float64; a library peer says
+    its own devices and dtypes, and one whose package is missing comes back with ``missing`` set
+    (the runner reports it as skipped with that reason).
+    """
+    known = all_peers()
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise SystemExit(f"--peers: unknown {', '.join(unknown)} (known: {', '.join(peers.PEERS)})")
+        raise SystemExit(f"--peers: unknown {', '.join(unknown)} (known: {', '.join(known)})")
     out = []
     for n in names:
-        p = peers.PEERS[n]
+        p = known[n]
+        missing = p.missing() if hasattr(p, "missing") else ""
         out.append(
             Impl(
                 name=n,
                 kind=p.kind,
                 path="peer",
                 prepare=p.prepare,
-                devices=torch_devices,
-                dtypes=lambda device: ["float32", "float64"],
+                devices=(lambda: []) if missing else getattr(p, "devices", torch_devices),
+                dtypes=getattr(p, "dtypes", lambda device: ["float32", "float64"]),
+                missing=missing,
             )
         )
     return out

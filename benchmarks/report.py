@@ -92,6 +92,12 @@ def machine_info(devices: Iterable[str] = ("cpu",)) -> dict[str, Any]:
     if "jax" in sys.modules:
         jax = sys.modules["jax"]
         info["jax"] = jax.__version__
+    from benchmarks.libpeers import package_version
+
+    libs = {d: package_version(d) for d in ("spikingjelly", "snntorch", "spyx", "flax", "matplotlib")}
+    info["libraries"] = {d: v for d, v in libs.items() if v is not None}
+    if hasattr(os, "getloadavg"):
+        info["loadavg"] = list(os.getloadavg())
     if any(d.startswith("cuda") for d in devices) and torch.cuda.is_available():
         info["cuda_device"] = torch.cuda.get_device_name(0)
         info["cuda_runtime"] = torch.version.cuda
@@ -142,6 +148,11 @@ COLUMNS = (
 )
 
 
+NUMERIC_COLUMNS = frozenset(
+    ("T", "N", "fwd ms", "f+b ms", "fwd/dense", "f+b/dense", "fwd/floor", "f+b/floor", "peak MiB")
+)
+
+
 def _num(v: float | None, fmt: str) -> str:
     return "-" if v is None else format(v, fmt)
 
@@ -149,7 +160,7 @@ def _num(v: float | None, fmt: str) -> str:
 def _ms(row: dict, key: str, phase: str) -> str:
     if row["skipped"].get(phase):
         return "skipped"
-    return _num(row[key], ".3g" if (row[key] or 0) < 10 else ".1f")
+    return _num(row[key], "#.3g" if (row[key] or 0) < 10 else ".1f")
 
 
 def table_rows(rows: list[dict]) -> list[list[str]]:

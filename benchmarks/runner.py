@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,7 @@ def run(
     config: Config, impls: list[Impl], *, progress: Callable[[str], None] = _progress
 ) -> tuple[list[dict], list[str]]:
     """Run every group; return the rows and the skip messages (each also in its row)."""
+    t0 = time.perf_counter()
     rows: list[dict] = []
     skips: list[str] = []
     # (impl, dtype, device, variant, phase) -> (T, seconds) where one call went over the budget
@@ -110,6 +112,10 @@ def run(
         for device in config.devices:
             usable[device] = []
             for impl in impls:
+                if impl.missing:  # said once, for the first device only
+                    if device == config.devices[0]:
+                        skips.append(f"{impl.name}: skipped: {impl.missing}")
+                    continue
                 have = impl.devices()
                 if device in have:
                     usable[device].append(impl)
@@ -119,7 +125,7 @@ def run(
                     )
         for gi, (device, variant, T) in enumerate(groups, 1):
             N = config.total // T
-            progress(f"group {gi}/{len(groups)}: {device} {variant} T={T} N={N}")
+            progress(f"group {gi}/{len(groups)}: {device} {variant} T={T} N={N} [{time.perf_counter() - t0:.0f} s]")
             g_rows, g_skips = _run_group(config, usable[device], device, variant, T, N, over_budget, progress)
             rows += g_rows
             skips += g_skips

@@ -45,7 +45,7 @@ def _config(**kw) -> runner.Config:
 
 
 def _impls(adapter: FakeAdapter) -> list[backends.Impl]:
-    return [backends.from_adapter("fake", adapter)] + backends.peer_impls(cli.PEER_NAMES)
+    return [backends.from_adapter("fake", adapter)] + backends.peer_impls(cli.CORE_PEERS)
 
 
 def test_rows_ratios_and_dtype_fallback() -> None:
@@ -205,6 +205,9 @@ def test_cli_end_to_end_with_the_reference_backend(tmp_path, capsys) -> None:
                 "cpu",
                 "--json",
                 str(out),
+                "--no-results",
+                "--peers",
+                ",".join(cli.CORE_PEERS),
             ]
         )
         == 0
