@@ -8,8 +8,9 @@
     nox -s bench                       the benchmark harness (arguments after --)
 
 Installs come from the package registry as a new user's would. PyTorch is pinned to a CPU build
-on these machines; GPU users override it, e.g. ``PSU_TORCH_SPEC="torch==2.13.0" nox ...`` with
-their own index configured, or any requirement string pip understands.
+on these machines and JAX is the CPU one; GPU users override them with any requirement string pip
+understands, e.g. ``PSU_TORCH_SPEC="torch==2.13.0" PSU_JAX_SPEC="jax[cuda12]" nox -t cuda``
+(with their own package index configured for the CUDA build of torch).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ ROOT = Path(__file__).resolve().parent
 CORE = "./packages/psu-core"
 SUITE = "./conformance"
 TORCH_SPEC = os.environ.get("PSU_TORCH_SPEC", "torch==2.13.0")
+# A CPU jax by default; GPU users ask for theirs, e.g. PSU_JAX_SPEC="jax[cuda12]".
+JAX_SPEC = os.environ.get("PSU_JAX_SPEC", "jax>=0.6.0")
 REPORTS = ROOT / "reports"
 # The benchmark's third-party peers, pinned to versions that install beside torch 2.13 (CPU) and jax.
 BENCH_REQUIREMENTS = ("matplotlib>=3.8", "spikingjelly==2.0.0", "snntorch==1.0.0", "spyx==1.0.0")
@@ -58,6 +61,8 @@ PAIRS: list[Pair] = [
     Pair("reference", "cpu", ()),
     Pair("torch", "cpu", ("./packages/psu-torch",), (TORCH_SPEC,)),
     Pair("torch", "cuda", ("./packages/psu-torch",), (TORCH_SPEC,)),
+    Pair("jax", "cpu", ("./packages/psu-jax",), (JAX_SPEC, "flax>=0.10.7")),
+    Pair("jax", "cuda", ("./packages/psu-jax",), (JAX_SPEC, "flax>=0.10.7")),
 ]
 
 
