@@ -45,6 +45,7 @@ class Pair:
     requirements: tuple[str, ...] = ()  # from the package registry
     env: dict[str, str] = field(default_factory=dict)
     label: str = ""  # session id when it is not backend-device
+    args: tuple[str, ...] = ()  # extra pytest arguments (a subset for slow simulators)
 
     @property
     def id(self) -> str:
@@ -63,6 +64,20 @@ PAIRS: list[Pair] = [
     Pair("torch", "cuda", ("./packages/psu-torch",), (TORCH_SPEC,)),
     Pair("jax", "cpu", ("./packages/psu-jax",), (JAX_SPEC, "flax>=0.10.7")),
     Pair("jax", "cuda", ("./packages/psu-jax",), (JAX_SPEC, "flax>=0.10.7")),
+    Pair("numba-cpu", "cpu", ("./packages/psu-numba",), label="numba-cpu"),
+    # Numba's CUDA simulator runs the CUDA kernels on the CPU, a thousand times slower: golden cases
+    # up to T = 16 (every variant, mode, preset and rank), not the T = 64/256 ones or the large
+    # generated cases (over an hour there). On a GPU the numba-cuda pair below runs them all.
+    Pair(
+        "numba-cuda",
+        "cuda",
+        ("./packages/psu-numba",),
+        env={"NUMBA_ENABLE_CUDASIM": "1"},
+        label="numba-cuda-sim",
+        args=("-k", "not -T64- and not -T256- and not gen- and not other_seed_other_uniforms"),
+    ),
+    Pair("numba-cuda", "cuda", ("./packages/psu-numba[cuda]",), label="numba-cuda"),
+    Pair("cupy", "cuda", ("./packages/psu-numba[cupy]",)),
 ]
 
 
@@ -80,13 +95,13 @@ def run_suite(session: nox.Session, pair: Pair, *args: str) -> None:
         "python", "-m", "pytest", "--pyargs", "psu_conformance",
         "--psu-backend", pair.backend, "--psu-device", pair.device,
         "--psu-report", str(REPORTS / f"conformance-{pair.id}.json"),
-        "-p", "no:cacheprovider", *args,
+        "-p", "no:cacheprovider", *pair.args, *args,
         env=pair.env,
     )  # fmt: skip
 
 
 @nox.session(tags=["conformance"])
-@nox.parametrize("pair", [nox.param(p, id=p.id, tags=[p.backend, p.device]) for p in PAIRS])
+@nox.parametrize("pair", [nox.param(p, id=p.id, tags=[p.backend, "cudasim" if p.env else p.device]) for p in PAIRS])
 def conformance(session: nox.Session, pair: Pair) -> None:
     """Certify one backend on one device against the golden vectors (arguments go to pytest)."""
     install(session, [pair])
@@ -99,7 +114,7 @@ def tests(session: nox.Session) -> None:
     cpu_pairs = [p for p in PAIRS if p.on_cpu]
     # torch and the peers: the benchmark harness and its peers are tested too.
     install(session, cpu_pairs, "pytest>=8", TORCH_SPEC, *BENCH_REQUIREMENTS)
-    packages = sorted({CORE, *(p for pair in cpu_pairs for p in pair.packages)})
+    packages = sorted({CORE, *(p.split("[")[0] for pair in cpu_pairs for p in pair.packages)})
     unit = [f"{p}/tests" for p in packages] + ["conformance/tests", "benchmarks/tests", "tests"]
     session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *unit, *session.posargs)
     for pair in cpu_pairs:

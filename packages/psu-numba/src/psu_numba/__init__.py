@@ -1,0 +1,26 @@
+"""psu-numba: fused PSU / IPSU / RPSU kernels without a deep-learning framework.
+
+* :mod:`psu_numba.cpu`  — Numba CPU kernels on NumPy arrays (always available);
+* :mod:`psu_numba.cuda` — Numba CUDA kernels on CUDA device arrays (extra ``psu-numba[cuda]``);
+* :mod:`psu_numba.cupy` — CuPy ``RawModule`` CUDA C kernels (extra ``psu-numba[cupy]``).
+
+The three share one API: ``forward``, ``vjp``, ``init_state``/``step``/``OnlineStepper``,
+``threefry2x32``/``uniforms``. Subpackages are imported on first use, so ``import psu_numba``
+works on a machine without CUDA.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from psu_numba.common import ForwardResult, Gradients, Step
+
+__all__ = ["ForwardResult", "Gradients", "Step", "cpu", "cuda", "cupy"]
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("cpu", "cuda", "cupy"):
+        return importlib.import_module(f"psu_numba.{name}")
+    raise AttributeError(f"module 'psu_numba' has no attribute {name!r}")

@@ -1,0 +1,305 @@
+"""Numba CUDA kernels of the PSU family: one thread per neuron, looping over time.
+
+``x`` is ``[T, N]`` C order, so at each step the threads of a warp read consecutive neurons of
+one row: coalesced loads and stores along the neuron axis. The per-neuron recurrences of
+SPEC §3/§5 run in registers; the backward pass keeps ``gV`` and ``P(1-P)`` (later ``gZ``) in
+``[T, N]`` global scratch between its forward and reverse sweeps.
+
+Reductions over neurons (dL/dW, dL/db, dL/dtheta, dL/dalpha) never use atomics: each is a
+fixed-order strided sum per thread followed by a fixed shared-memory tree per block, so the same
+call gives the same bits every time. Scalars arrive in the dtype of ``x`` and constants are made
+with ``x.dtype.type(...)``, so float32 kernels contain no float64 arithmetic (except the float64
+accumulators of the reductions).
+
+Under ``NUMBA_ENABLE_CUDASIM=1`` these kernels run in Numba's CUDA simulator (one Python thread
+per CUDA thread); the block sizes shrink there, since the simulator pays per thread.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import config, cuda
+
+PSU, IPSU, RPSU = 0, 1, 2
+
+SIMULATED = bool(config.ENABLE_CUDASIM)
+#: Threads per block of the element-wise kernels and of the reductions (a power of two). The
+#: simulator runs every CUDA thread as a Python thread and every barrier as a Python barrier, so
+#: there the reductions use one thread per block (the tree is then empty) and fewer blocks.
+THREADS = 32 if SIMULATED else 256
+RED_THREADS = 1 if SIMULATED else 256
+
+_M32 = np.uint64(0xFFFFFFFF)
+_PARITY = np.uint64(0x1BD11BDA)
+_U32 = np.uint64(32)
+
+
+@cuda.jit(device=True, inline=True)
+def _rotl(v, r):
+    return ((v << r) | (v >> (_U32 - r))) & _M32
+
+
+@cuda.jit(device=True, inline=True)
+def _round(x0, x1, r):
+    x0 = (x0 + x1) & _M32
+    x1 = _rotl(x1, r) ^ x0
+    return x0, x1
+
+
+@cuda.jit(device=True)
+def threefry(k0, k1, c0, c1):
+    """Threefry-2x32-20 (SPEC §6) on 32-bit words held in uint64; returns ``(w0, w1)``."""
+    k2 = k0 ^ k1 ^ _PARITY
+    x0 = (c0 + k0) & _M32
+    x1 = (c1 + k1) & _M32
+    for s in range(1, 6):
+        if s % 2 == 1:
+            x0, x1 = _round(x0, x1, np.uint64(13))
+            x0, x1 = _round(x0, x1, np.uint64(15))
+            x0, x1 = _round(x0, x1, np.uint64(26))
+            x0, x1 = _round(x0, x1, np.uint64(6))
+        else:
+            x0, x1 = _round(x0, x1, np.uint64(17))
+            x0, x1 = _round(x0, x1, np.uint64(29))
+            x0, x1 = _round(x0, x1, np.uint64(16))
+            x0, x1 = _round(x0, x1, np.uint64(24))
+        m = s % 3
+        ka = k0 if m == 0 else (k1 if m == 1 else k2)
+        kb = k1 if m == 0 else (k2 if m == 1 else k0)
+        x0 = (x0 + ka) & _M32
+        x1 = (x1 + kb + np.uint64(s)) & _M32
+    return x0, x1
+
+
+@cuda.jit(device=True, inline=True)
+def _sigmoid(z, one):
+    """Stable logistic: ``e = exp(-|z|)``; ``1/(1+e)`` for ``z >= 0``, ``e/(1+e)`` below."""
+    e = math.exp(-abs(z))
+    s = one / (one + e)
+    return s if z >= 0 else e * s
+
+
+@cuda.jit(device=True, inline=True)
+def _mix(w, b, x, t, n):
+    """``b[t] + sum_{j<=t} W[t, j] x[j, n]`` (the masked product; upper triangle ignored)."""
+    acc = b[t]
+    for j in range(t + 1):
+        acc += w[t, j] * x[j, n]
+    return acc
+
+
+@cuda.jit
+def forward_kernel(code, x, w, b, a, gamma, theta, sampled, k0, k1, spikes, membrane, resets,
+                   want_membrane, want_resets):
+    """Forward of SPEC §3 for neuron ``n`` (one thread): see psu_numba.cpu.kernels.forward_kernel."""
+    n = cuda.grid(1)
+    T = x.shape[0]
+    if n >= x.shape[1]:
+        return
+    one = x.dtype.type(1)
+    zero = x.dtype.type(0)
+    scale = x.dtype.type(5.9604644775390625e-08)
+    h = zero
+    r = zero
+    q = zero
+    for t in range(T):
+        r = a * (r + q)
+        xv = x[t, n]
+        if code == IPSU:
+            hv = _mix(w, b, x, t, n)
+            q = xv
+        else:
+            hv = a * (h + xv)
+            h = hv
+            p = _sigmoid(hv if code == PSU else _mix(w, b, x, t, n), one)
+            if sampled:
+                w0, _ = threefry(k0, k1, np.uint64(n), np.uint64(t))
+                u = x.dtype.type(w0 >> np.uint64(8)) * scale
+                p = one if u < p else zero
+                if want_resets:
+                    resets[t, n] = p
+            q = p
+        v = hv - gamma * r
+        spikes[t, n] = one if v > theta else zero
+        if want_membrane:
+            membrane[t, n] = v
+
+
+@cuda.jit
+def vjp_kernel(code, x, g, w, b, a, gamma, theta, alpha, tied, sampled, k0, k1, dx, gv, pp, partial):
+    """Backward of SPEC §5 for neuron ``n`` (one thread), forward recomputed.
+
+    Forward sweep: ``gv[t, n] = G dS/dV``, ``pp[t, n] = P(1-P)``, and the neuron's terms of
+    dL/dtheta (``sum gV (1 + tied r)``, negated by the caller) and dL/dalpha into
+    ``partial[0, n]``, ``partial[1, n]`` (float64). Reverse sweep: ``c = Bᵀ gV`` and dL/dX; for
+    RPSU ``pp[t, n]`` is overwritten with ``gZ`` for the dL/dW, dL/db reductions.
+    """
+    n = cuda.grid(1)
+    T = x.shape[0]
+    if n >= x.shape[1]:
+        return
+    one = x.dtype.type(1)
+    zero = x.dtype.type(0)
+    two = x.dtype.type(2)
+    scale = x.dtype.type(5.9604644775390625e-08)
+    half_pi_alpha = x.dtype.type(math.pi / 2) * alpha
+    h = zero
+    r = zero
+    q = zero
+    acc_theta = 0.0
+    acc_alpha = 0.0
+    for t in range(T):
+        r = a * (r + q)
+        xv = x[t, n]
+        if code == IPSU:
+            hv = _mix(w, b, x, t, n)
+            q = xv
+        else:
+            hv = a * (h + xv)
+            h = hv
+            p = _sigmoid(hv if code == PSU else _mix(w, b, x, t, n), one)
+            pp[t, n] = p * (one - p)
+            if sampled:
+                w0, _ = threefry(k0, k1, np.uint64(n), np.uint64(t))
+                u = x.dtype.type(w0 >> np.uint64(8)) * scale
+                q = one if u < p else zero
+            else:
+                q = p
+        d = (hv - gamma * r) - theta
+        qa = half_pi_alpha * d
+        den = two * (one + qa * qa)
+        gt = g[t, n]
+        gvv = gt * (alpha / den)
+        gv[t, n] = gvv
+        acc_alpha += np.float64(gt * (d / den))
+        acc_theta += np.float64(gvv)
+        if tied:
+            acc_theta += np.float64(gvv * r)
+    partial[0, n] = acc_theta
+    partial[1, n] = acc_alpha
+    c = zero
+    e = zero
+    for t in range(T - 1, -1, -1):
+        gvt = gv[t, n]
+        if code == PSU:
+            e = a * ((gvt - gamma * c * pp[t, n]) + e)
+            dx[t, n] = e
+        elif code == IPSU:
+            dx[t, n] = -gamma * c
+        else:
+            e = a * (gvt + e)
+            dx[t, n] = e
+            pp[t, n] = -gamma * c * pp[t, n]
+        c = a * (c + gvt)
+    if code != PSU:
+        for j in range(T):
+            acc = zero
+            for t in range(j, T):
+                acc += w[t, j] * (gv[t, n] if code == IPSU else pp[t, n])
+            dx[j, n] += acc
+
+
+@cuda.jit
+def rowdot_kernel(A, B, out, lower):
+    """``out[i, j] = sum_n A[i, n] B[j, n]`` (summed in float64), block ``(i, y)`` handling
+    ``j = y, y + gridDim.y, ...``; with ``lower`` only ``j <= i`` is summed and the rest is 0 (the
+    causal mask of dL/dW). Each sum's order depends on ``RED_THREADS`` only, not on the grid."""
+    i = cuda.blockIdx.x
+    tid = cuda.threadIdx.x
+    buf = cuda.shared.array(RED_THREADS, np.float64)
+    for j in range(cuda.blockIdx.y, B.shape[0], cuda.gridDim.y):
+        acc = 0.0
+        if not lower or j <= i:
+            for n in range(tid, A.shape[1], RED_THREADS):
+                acc += np.float64(A[i, n] * B[j, n])
+        buf[tid] = acc
+        cuda.syncthreads()
+        s = RED_THREADS // 2
+        while s > 0:
+            if tid < s:
+                buf[tid] += buf[tid + s]
+            cuda.syncthreads()
+            s //= 2
+        if tid == 0:
+            out[i, j] = buf[0]
+        cuda.syncthreads()
+
+
+@cuda.jit
+def rowsum_kernel(A, out):
+    """``out[i] = sum_n A[i, n]`` (float64), one block per row, fixed-order tree."""
+    i = cuda.blockIdx.x
+    tid = cuda.threadIdx.x
+    buf = cuda.shared.array(RED_THREADS, np.float64)
+    acc = 0.0
+    for n in range(tid, A.shape[1], RED_THREADS):
+        acc += np.float64(A[i, n])
+    buf[tid] = acc
+    cuda.syncthreads()
+    s = RED_THREADS // 2
+    while s > 0:
+        if tid < s:
+            buf[tid] += buf[tid + s]
+        cuda.syncthreads()
+        s //= 2
+    if tid == 0:
+        out[i] = buf[0]
+
+
+@cuda.jit
+def step_kernel(code, t, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q,
+                spikes, membrane, resets):
+    """One online step (SPEC §3) for neuron ``n``; state ``h, r, q`` (and ``history[t]``) in place."""
+    n = cuda.grid(1)
+    if n >= x_t.shape[0]:
+        return
+    one = x_t.dtype.type(1)
+    zero = x_t.dtype.type(0)
+    scale = x_t.dtype.type(5.9604644775390625e-08)
+    xv = x_t[n]
+    rv = a * (r[n] + q[n])
+    r[n] = rv
+    mv = zero
+    if code != PSU:
+        history[t, n] = xv
+        mv = _mix(w, b, history, t, n)
+    if code == IPSU:
+        hv = mv
+        q[n] = xv
+    else:
+        hv = a * (h[n] + xv)
+        p = _sigmoid(hv if code == PSU else mv, one)
+        if sampled:
+            w0, _ = threefry(k0, k1, np.uint64(n), np.uint64(t))
+            u = x_t.dtype.type(w0 >> np.uint64(8)) * scale
+            p = one if u < p else zero
+            resets[n] = p
+        q[n] = p
+    h[n] = hv
+    v = hv - gamma * rv
+    spikes[n] = one if v > theta else zero
+    membrane[n] = v
+
+
+@cuda.jit
+def threefry_kernel(k0, k1, c0, c1, out0, out1):
+    i = cuda.grid(1)
+    if i < c0.shape[0]:
+        w0, w1 = threefry(np.uint64(k0[i]), np.uint64(k1[i]), np.uint64(c0[i]), np.uint64(c1[i]))
+        out0[i] = np.uint32(w0)
+        out1[i] = np.uint32(w1)
+
+
+@cuda.jit
+def uniforms_kernel(k0, k1, out):
+    """``out[t, n] = u`` of SPEC §6, float64; thread per flat element."""
+    i = cuda.grid(1)
+    T = out.shape[0]
+    N = out.shape[1]
+    if i < T * N:
+        t = i // N
+        n = i - t * N
+        w0, _ = threefry(k0, k1, np.uint64(n), np.uint64(t))
+        out[t, n] = np.float64(w0 >> np.uint64(8)) * 5.9604644775390625e-08

@@ -1,0 +1,126 @@
+"""psu_numba.cuda without a GPU: every kernel compiles to PTX through libNVVM for float32 and
+float64 (real CUDA typing, not the simulator's), float32 kernels do no float64 arithmetic outside
+the reductions, the simulator runs the public API end to end (in a subprocess, since the
+simulator is chosen when Numba is imported), and with no CUDA at all the calls say what is
+missing. The conformance suite runs this backend in full under the simulator."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from numba import config, types
+
+SIM = bool(config.ENABLE_CUDASIM)
+
+
+def _signatures(dt):
+    f = types.float32 if dt == np.float32 else types.float64
+    a1, a2 = types.Array(f, 1, "C"), types.Array(f, 2, "C")
+    d2 = types.Array(types.float64, 2, "C")
+    i, u, bo = types.int64, types.uint64, types.boolean
+    return {
+        "forward_kernel": (i, a2, a2, a1, f, f, f, bo, u, u, a2, a2, a2, bo, bo),
+        "vjp_kernel": (i, a2, a2, a2, a1, f, f, f, f, bo, bo, u, u, a2, a2, a2, d2),
+        "step_kernel": (i, i, a1, a2, a2, a1, f, f, f, bo, u, u, a1, a1, a1, a1, a1, a1),
+        "rowdot_kernel": (a2, a2, a2, bo),
+        "rowsum_kernel": (a2, a1),
+    }
+
+
+@pytest.mark.skipif(SIM, reason="PTX compilation needs the real CUDA target, not the simulator")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_kernels_compile_to_ptx(dtype, monkeypatch):
+    from types import SimpleNamespace
+
+    import numba.cuda.dispatcher
+    from numba import cuda
+    from numba.cuda.cudadrv.error import NvvmSupportError
+
+    from psu_numba.cuda import kernels
+
+    # Numba's built-in CUDA target asks the driver for the compute capability when it compiles a
+    # device function; there is no driver here, so name the architecture the PTX is built for.
+    monkeypatch.setattr(numba.cuda.dispatcher, "get_current_device",
+                        lambda: SimpleNamespace(compute_capability=(8, 0)), raising=False)
+    ptx = {}
+    try:
+        for name, sig in _signatures(dtype).items():
+            ptx[name], _ = cuda.compile_ptx(getattr(kernels, name).py_func, sig, cc=(8, 0))
+    except NvvmSupportError as exc:
+        pytest.skip(f"libNVVM not found (no CUDA toolkit): {exc}")
+    if dtype == np.float32:
+        # Float64 arithmetic in a float32 kernel means a Python literal leaked a promotion.
+        for name in ("forward_kernel", "step_kernel"):
+            ops = re.findall(r"\b(?:add|sub|mul|div|fma|ex2|setp)[.a-z]*\.f64\b", ptx[name])
+            assert not ops, f"{name} does float64 arithmetic: {sorted(set(ops))}"
+
+
+@pytest.mark.skipif(SIM, reason="checks the behaviour without any CUDA")
+def test_without_cuda_calls_say_what_is_missing():
+    from psu_numba import cuda as api
+    from psu_numba.adapter import NumbaCudaAdapter
+
+    if api.available():
+        pytest.skip("a CUDA GPU is present")
+    assert NumbaCudaAdapter().devices() == []
+    with pytest.raises(RuntimeError, match="NUMBA_ENABLE_CUDASIM"):
+        api.forward("psu", np.zeros((3, 2), np.float32))
+
+
+SIM_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    from numba import cuda
+    from psu_core import reference
+    from psu_numba import cuda as api
+    from psu_numba.adapter import NumbaCudaAdapter
+
+    assert NumbaCudaAdapter().devices() == ["cuda"]
+    gen = np.random.default_rng(5)
+    T, shape = 4, (2, 3)
+    for variant, reset in [("psu", "expected"), ("rpsu", "sampled"), ("ipsu", "expected")]:
+        x = gen.normal(0.8, 1.5, size=(T, *shape))
+        g = gen.normal(size=x.shape)
+        w = b = None
+        if variant != "psu":
+            w, b = gen.normal(size=(T, T)) * 0.7, gen.normal(size=T) * 0.3
+        p = dict(tau=1.7, threshold=0.6, surrogate_alpha=2.5, reset=reset,
+                 seed=99 if reset == "sampled" else None)
+        dev = lambda a: None if a is None else cuda.to_device(a)
+        out = api.forward(variant, dev(x), dev(w), dev(b), return_membrane=True, return_reset=True, **p)
+        ref = reference.forward(variant, x, w, b, **p)
+        assert (out.spikes.copy_to_host() == ref.spikes).all(), variant
+        np.testing.assert_allclose(out.membrane.copy_to_host(), ref.membrane, rtol=1e-12)
+        gr = reference.vjp(variant, x, g, w, b, **p)
+        go = api.vjp(variant, dev(x), dev(g), dev(w), dev(b), **p)
+        np.testing.assert_allclose(go.x.copy_to_host(), gr.x, rtol=1e-10, atol=1e-12)
+        if w is not None:
+            np.testing.assert_allclose(go.weight.copy_to_host(), gr.weight, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(go.bias.copy_to_host(), gr.bias, rtol=1e-10, atol=1e-12)
+        assert abs(go.threshold - gr.threshold) <= 1e-10 * abs(gr.threshold)
+        st = api.OnlineStepper(variant, shape, dev(w), dev(b), dtype=np.float64, **p)
+        for t in range(T):
+            s = st.step(dev(np.ascontiguousarray(x[t])))
+            assert (s.spikes.copy_to_host() == ref.spikes[t]).all()
+    try:
+        api.forward("psu", np.zeros((3, 2)))
+    except TypeError as exc:
+        assert "to_device" in str(exc)
+    else:
+        raise AssertionError("a host array was accepted")
+    print("ok")
+    """
+)
+
+
+def test_simulator_end_to_end():
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    proc = subprocess.run([sys.executable, "-c", SIM_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
