@@ -6,6 +6,7 @@
     nox -s lint                        ruff
     nox -s vectors                     regenerate the golden vectors and fail on any difference
     nox -s bench                       the benchmark harness (arguments after --)
+    nox -s demo                        the training example on scikit-learn's digits
 
 Installs come from the package registry as a new user's would. PyTorch is pinned to a CPU build
 on these machines and JAX is the CPU one; GPU users override them with any requirement string pip
@@ -33,6 +34,8 @@ JAX_SPEC = os.environ.get("PSU_JAX_SPEC", "jax>=0.6.0")
 REPORTS = ROOT / "reports"
 # The benchmark's third-party peers, pinned to versions that install beside torch 2.13 (CPU) and jax.
 BENCH_REQUIREMENTS = ("matplotlib>=3.8", "spikingjelly==2.0.0", "snntorch==1.0.0", "spyx==1.0.0")
+# The training example (digits from scikit-learn, shipped with it: no download).
+DEMO_REQUIREMENTS = ("scikit-learn", "matplotlib>=3.8", "tqdm", "flax>=0.10.7", "optax", "h5py")
 
 
 @dataclass(frozen=True)
@@ -113,9 +116,9 @@ def tests(session: nox.Session) -> None:
     """Unit tests of every package, then the conformance suite on every CPU pair."""
     cpu_pairs = [p for p in PAIRS if p.on_cpu]
     # torch and the peers: the benchmark harness and its peers are tested too.
-    install(session, cpu_pairs, "pytest>=8", TORCH_SPEC, *BENCH_REQUIREMENTS)
+    install(session, cpu_pairs, "pytest>=8", TORCH_SPEC, *BENCH_REQUIREMENTS, *DEMO_REQUIREMENTS)
     packages = sorted({CORE, *(p.split("[")[0] for pair in cpu_pairs for p in pair.packages)})
-    unit = [f"{p}/tests" for p in packages] + ["conformance/tests", "benchmarks/tests", "tests"]
+    unit = [f"{p}/tests" for p in packages] + ["conformance/tests", "benchmarks/tests", "examples/tests", "tests"]
     session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *unit, *session.posargs)
     for pair in cpu_pairs:
         run_suite(session, pair)
@@ -135,6 +138,13 @@ def vectors(session: nox.Session) -> None:
     data = str(ROOT / "packages/psu-core/src/psu_core/vectors/data")
     session.run("python", "-m", "psu_core.vectors", "generate", "--out", data, "--check")
     session.run("python", "-m", "psu_core.vectors", "verify", "--dir", data)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Train the digits SNN once per neuron (PSU, IPSU, RPSU, LIF) with psu-torch and psu-jax."""
+    session.install(TORCH_SPEC, *DEMO_REQUIREMENTS, CORE, "./packages/psu-torch", "./packages/psu-jax")
+    session.run("python", "examples/train_digits.py", *session.posargs)
 
 
 @nox.session

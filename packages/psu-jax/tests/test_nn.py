@@ -16,7 +16,8 @@ X = jnp.asarray(RNG.normal(size=(T, 4, 5)) * 1.5, jnp.float32)
 
 def test_psu_module_equals_functional():
     m = PSU(threshold=0.5)
-    assert isinstance(m.threshold, nnx.Param) and isinstance(m.surrogate_alpha, float)
+    # Defaults shared with psu-torch: alpha learnable (as published), threshold fixed.
+    assert isinstance(m.threshold, float) and isinstance(m.surrogate_alpha, nnx.Param)
     np.testing.assert_array_equal(np.asarray(m(X)), np.asarray(psu_jax.psu(X, threshold=0.5)))
 
 
@@ -49,7 +50,7 @@ def test_reference_compat_preset():
 
 
 def test_learnable_parameters_get_gradients():
-    m = RPSU(T, threshold=0.5, learn_alpha=True, rngs=nnx.Rngs(0))
+    m = RPSU(T, threshold=0.5, learn_threshold=True, rngs=nnx.Rngs(0))
 
     def loss(m):
         return jnp.sum(m(X) * X)

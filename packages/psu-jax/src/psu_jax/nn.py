@@ -75,8 +75,9 @@ class _Base(nnx.Module):
             time_folded = True if time_folded is None else time_folded
         else:
             reset_scale = None if reset_scale is _UNSET else reset_scale
-            learn_threshold = True if learn_threshold is None else learn_threshold
-            learn_alpha = False if learn_alpha is None else learn_alpha
+            # The same defaults as psu-torch: alpha learnable as published, threshold fixed unless asked.
+            learn_threshold = False if learn_threshold is None else learn_threshold
+            learn_alpha = True if learn_alpha is None else learn_alpha
             time_folded = False if time_folded is None else time_folded
         checks.check_reset_scale(reset_scale)
         if time_folded and num_steps is None:
