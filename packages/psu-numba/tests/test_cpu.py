@@ -7,7 +7,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
-from conftest import make_case
+from psu_numba_testlib import make_case
 
 from psu_core import reference
 from psu_numba import common, cpu
