@@ -74,7 +74,7 @@ PAIRS: list[Pair] = [
     Pair(
         "numba-cuda",
         "cuda",
-        ("./packages/psu-numba",),
+        ("./packages/psu-numba[cuda]",),  # the real numba-cuda, as users install it
         env={"NUMBA_ENABLE_CUDASIM": "1"},
         label="numba-cuda-sim",
         args=("-k", "not -T64- and not -T256- and not gen- and not other_seed_other_uniforms"),

@@ -128,7 +128,7 @@ def test_device_arrays_are_refused():
         shape, dtype = (4, 3), np.dtype(np.float32)
         __cuda_array_interface__ = {"shape": (4, 3), "typestr": "<f4", "data": (0, False), "version": 3}
 
-    with pytest.raises(TypeError, match="psu_numba.cuda"):
+    with pytest.raises(TypeError, match="psu_numba.numba_cuda"):
         cpu.forward("psu", FakeDevice())
 
 

@@ -1,4 +1,4 @@
-"""psu_numba.cuda without a GPU: every kernel compiles to PTX through libNVVM for float32 and
+"""psu_numba.numba_cuda without a GPU: every kernel compiles to PTX through libNVVM for float32 and
 float64 (real CUDA typing, not the simulator's), float32 kernels do no float64 arithmetic outside
 the reductions, the simulator runs the public API end to end (in a subprocess, since the
 simulator is chosen when Numba is imported), and with no CUDA at all the calls say what is
@@ -42,7 +42,7 @@ def test_kernels_compile_to_ptx(dtype, monkeypatch):
     from numba import cuda
     from numba.cuda.cudadrv.error import NvvmSupportError
 
-    from psu_numba.cuda import kernels
+    from psu_numba.numba_cuda import kernels
 
     # Numba's built-in CUDA target asks the driver for the compute capability when it compiles a
     # device function; there is no driver here, so name the architecture the PTX is built for.
@@ -61,9 +61,42 @@ def test_kernels_compile_to_ptx(dtype, monkeypatch):
             assert not ops, f"{name} does float64 arithmetic: {sorted(set(ops))}"
 
 
+@pytest.mark.skipif(SIM, reason="PTX compilation needs the real CUDA target, not the simulator")
+def test_kernels_compile_on_a_numpy_without_row_stack():
+    # NumPy 2.5 removed np.row_stack, which numba-cuda 0.30.4's CUDA target overloads when it
+    # loads (psu_numba.numba_cuda.numpy_compat). This NumPy may still have it: remove it the way
+    # NumPy 2.5 did, compile every kernel, and check that NumPy is left without it.
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np
+        import pytest
+        del np.row_stack
+        np.__all__ = [n for n in np.__all__ if n != "row_stack"]
+        rc = pytest.main(["-q", "-p", "no:cacheprovider", {__file__!r} + "::test_kernels_compile_to_ptx"])
+        assert not hasattr(np, "row_stack"), "psu_numba left np.row_stack behind"
+        sys.exit(rc)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_no_module_path_contains_numba_dot_cuda():
+    # numba-cuda's import hook (_numba_cuda_redirector) takes over every module whose dotted name
+    # contains "numba.cuda"; a subpackage psu_numba.cuda would recurse forever inside it.
+    import pkgutil
+
+    import psu_numba
+
+    names = [m.name for m in pkgutil.walk_packages(psu_numba.__path__, "psu_numba.")]
+    assert "psu_numba.numba_cuda" in names
+    assert not [n for n in names if "numba.cuda" in n]
+
+
 @pytest.mark.skipif(SIM, reason="checks the behaviour without any CUDA")
 def test_without_cuda_calls_say_what_is_missing():
-    from psu_numba import cuda as api
+    from psu_numba import numba_cuda as api
     from psu_numba.adapter import NumbaCudaAdapter
 
     if api.available():
@@ -78,7 +111,7 @@ SIM_SCRIPT = textwrap.dedent(
     import numpy as np
     from numba import cuda
     from psu_core import reference
-    from psu_numba import cuda as api
+    from psu_numba import numba_cuda as api
     from psu_numba.adapter import NumbaCudaAdapter
 
     assert NumbaCudaAdapter().devices() == ["cuda"]

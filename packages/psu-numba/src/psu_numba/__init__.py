@@ -1,7 +1,7 @@
 """psu-numba: fused PSU / IPSU / RPSU kernels without a deep-learning framework.
 
 * :mod:`psu_numba.cpu`  — Numba CPU kernels on NumPy arrays (always available);
-* :mod:`psu_numba.cuda` — Numba CUDA kernels on CUDA device arrays (extra ``psu-numba[cuda]``);
+* :mod:`psu_numba.numba_cuda` — Numba CUDA kernels on CUDA device arrays (extra ``psu-numba[cuda]``);
 * :mod:`psu_numba.cupy` — CuPy ``RawModule`` CUDA C kernels (extra ``psu-numba[cupy]``).
 
 The three share one API: ``forward``, ``vjp``, ``init_state``/``step``/``OnlineStepper``,

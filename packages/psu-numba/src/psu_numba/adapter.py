@@ -1,7 +1,7 @@
 """Conformance adapters (entry-point group ``psu.backends``): ``numba-cpu``, ``numba-cuda``, ``cupy``.
 
 Each speaks NumPy at its edges and calls the public API of its implementation
-(``psu_numba.cpu`` / ``psu_numba.cuda`` / ``psu_numba.cupy``): ``forward``, ``vjp`` and, for
+(``psu_numba.cpu`` / ``psu_numba.numba_cuda`` / ``psu_numba.cupy``): ``forward``, ``vjp`` and, for
 ``online``, ``OnlineStepper``. Floating arrays of a case are converted to the requested dtype
 (and moved to the device, explicitly, for the GPU adapters); non-floating arrays and every
 parameter pass through unchanged, so bad input reaches the public API and raises there.
@@ -176,12 +176,12 @@ class NumbaCudaAdapter(_Adapter):
     _device = "cuda"
 
     def _api(self) -> Any:
-        from psu_numba import cuda
+        from psu_numba import numba_cuda
 
-        return cuda
+        return numba_cuda
 
     def devices(self) -> list[str]:
-        from psu_numba.cuda import available
+        from psu_numba.numba_cuda import available
 
         return ["cuda"] if available() else []
 

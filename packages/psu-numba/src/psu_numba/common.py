@@ -1,6 +1,6 @@
 """What the three implementations share on the Python side: argument checks and result types.
 
-Every public entry point (``psu_numba.cpu``, ``psu_numba.cuda``, ``psu_numba.cupy``) checks its
+Every public entry point (``psu_numba.cpu``, ``psu_numba.numba_cuda``, ``psu_numba.cupy``) checks its
 call with :func:`psu_core.checks.validate_call` (SPEC §8) before touching the data, then hands
 plain scalars to its kernels through a :class:`Params`.
 """

@@ -32,7 +32,7 @@ def _as_array(name: str, a: Any) -> np.ndarray:
         if hasattr(a, "__cuda_array_interface__"):
             raise TypeError(
                 f"{name} is a CUDA device array; psu_numba.cpu takes NumPy arrays "
-                "(use psu_numba.cuda or psu_numba.cupy for device arrays)"
+                "(use psu_numba.numba_cuda or psu_numba.cupy for device arrays)"
             )
         a = np.asarray(a)
     return a

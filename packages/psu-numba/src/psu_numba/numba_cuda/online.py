@@ -13,7 +13,7 @@ from numba import cuda
 
 from psu_numba import common
 from psu_numba.common import Step
-from psu_numba.cuda import arrays, kernels
+from psu_numba.numba_cuda import arrays, kernels
 from psu_numba.online_state import OnlineState, check_init, check_step_call
 
 __all__ = ["OnlineState", "OnlineStepper", "init_state", "step"]

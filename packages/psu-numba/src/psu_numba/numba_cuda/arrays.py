@@ -13,9 +13,8 @@ from numba import config, cuda
 SUPPORTED = (np.dtype(np.float32), np.dtype(np.float64))
 
 _HOW_TO_FIX = (
-    "install an NVIDIA driver and `pip install psu-numba[cuda]` (Numba's CUDA target, which needs "
-    "the CUDA toolkit's libNVVM: `pip install nvidia-cuda-nvcc-cu12` or a CUDA toolkit on "
-    "CUDA_HOME), or set NUMBA_ENABLE_CUDASIM=1 before Numba is imported to run the kernels in "
+    "install an NVIDIA driver and `pip install psu-numba[cuda]` (numba-cuda with the CUDA 13 "
+    "NVRTC and libNVVM; `psu-numba[cuda12]` for a CUDA 12 driver), or set NUMBA_ENABLE_CUDASIM=1 before Numba is imported to run the kernels in "
     "Numba's CUDA simulator (slow; for testing)"
 )
 
@@ -42,7 +41,7 @@ def require() -> None:
                 reason = f"{type(e).__name__}: {e}"
         except Exception as exc:  # pragma: no cover - depends on the driver
             reason = f"{type(exc).__name__}: {exc}"
-    raise RuntimeError(f"psu_numba.cuda cannot run: Numba reports {reason}. To fix: {_HOW_TO_FIX}.")
+    raise RuntimeError(f"psu_numba.numba_cuda cannot run: Numba reports {reason}. To fix: {_HOW_TO_FIX}.")
 
 
 def launch(kernel: Any, n_threads: int, threads: int, *args: Any) -> None:
@@ -72,7 +71,7 @@ def _guard(fn: Callable[[], Any]) -> None:
                      "NvrtcError", "NvrtcSupportError", "LinkerError"}
         if names & toolchain:
             raise RuntimeError(
-                f"psu_numba.cuda could not compile or launch its kernel: {type(exc).__name__}: {exc}. "
+                f"psu_numba.numba_cuda could not compile or launch its kernel: {type(exc).__name__}: {exc}. "
                 f"To fix: {_HOW_TO_FIX}."
             ) from exc
         raise
@@ -93,7 +92,7 @@ def as_device(name: str, obj: Any) -> Any:
         return cuda.as_cuda_array(obj)
     if isinstance(obj, np.ndarray):
         raise TypeError(
-            f"{name} is a NumPy (host) array; psu_numba.cuda takes CUDA device arrays: move it with "
+            f"{name} is a NumPy (host) array; psu_numba.numba_cuda takes CUDA device arrays: move it with "
             f"numba.cuda.to_device({name}) (or use psu_numba.cpu for host arrays)"
         )
     if hasattr(obj, "__dlpack__"):

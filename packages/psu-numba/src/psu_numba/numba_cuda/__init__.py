@@ -7,10 +7,13 @@ Same API as :mod:`psu_numba.cpu`: ``forward``/``vjp``, ``init_state``/``step``/`
 """
 
 from psu_numba.common import ForwardResult, Gradients, Step
-from psu_numba.cuda.arrays import available
-from psu_numba.cuda.functional import empty_like, forward, ipsu, psu, rpsu, vjp
-from psu_numba.cuda.online import OnlineState, OnlineStepper, init_state, step
-from psu_numba.cuda.random import threefry2x32, uniforms
+from psu_numba.numba_cuda.arrays import available
+from psu_numba.numba_cuda.functional import empty_like, forward, ipsu, psu, rpsu, vjp
+from psu_numba.numba_cuda.numpy_compat import load_cuda_array_overloads
+from psu_numba.numba_cuda.online import OnlineState, OnlineStepper, init_state, step
+from psu_numba.numba_cuda.random import threefry2x32, uniforms
+
+load_cuda_array_overloads()  # before any kernel compiles (they compile lazily, at first call)
 
 __all__ = [
     "ForwardResult", "Gradients", "Step", "available", "empty_like", "forward", "vjp", "psu", "ipsu",

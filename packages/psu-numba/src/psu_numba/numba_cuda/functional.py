@@ -17,7 +17,7 @@ from numba import cuda
 
 from psu_numba import common
 from psu_numba.common import ForwardResult, Gradients
-from psu_numba.cuda import arrays, kernels
+from psu_numba.numba_cuda import arrays, kernels
 
 __all__ = ["forward", "vjp", "psu", "ipsu", "rpsu", "empty_like"]
 

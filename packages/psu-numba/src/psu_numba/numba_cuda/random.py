@@ -10,7 +10,7 @@ import numpy as np
 from numba import cuda
 
 from psu_core import checks
-from psu_numba.cuda import arrays, kernels
+from psu_numba.numba_cuda import arrays, kernels
 
 __all__ = ["threefry2x32", "uniforms"]
 
