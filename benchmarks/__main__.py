@@ -83,7 +83,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dtype",
         default="float32",
-        help="dtype of the run (default float32); a backend lacking it runs in its own and its rows say so",
+        choices=["float32", "float64", "float16", "bfloat16"],
+        help="dtype of the run (default float32); a backend without float32 (float64) runs in float64 "
+        "(float32) and its rows say so; one without the half precision asked for is skipped with the reason",
     )
     p.add_argument(
         "--device",

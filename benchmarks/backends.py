@@ -109,7 +109,7 @@ def all_peers() -> dict[str, Any]:
 def peer_impls(names: list[str]) -> list[Impl]:
     """The named peers as impls.
 
-    The PyTorch peers run on any device torch has, in float32 and float64; a library peer says
+    The PyTorch peers run on any device torch has, in every dtype of the harness; a library peer says
     its own devices and dtypes, and one whose package is missing comes back with ``missing`` set
     (the runner reports it as skipped with that reason).
     """
@@ -128,7 +128,7 @@ def peer_impls(names: list[str]) -> list[Impl]:
                 path="peer",
                 prepare=p.prepare,
                 devices=(lambda: []) if missing else getattr(p, "devices", torch_devices),
-                dtypes=getattr(p, "dtypes", lambda device: ["float32", "float64"]),
+                dtypes=getattr(p, "dtypes", lambda device: ["float32", "float64", "float16", "bfloat16"]),
                 missing=missing,
             )
         )
@@ -141,15 +141,23 @@ def torch_devices() -> list[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-def choose_dtype(available: list[str], wanted: str) -> tuple[str | None, str]:
-    """The dtype to bench an impl in, and a note when it is not ``wanted``.
+FULL_PRECISION = ("float32", "float64")
 
-    A backend without ``wanted`` (the float64-only reference) runs in its own dtype, preferring
-    float32 then float64, and the row says so.
+
+def choose_dtype(available: list[str], wanted: str) -> tuple[str | None, str]:
+    """The dtype to bench an impl in (``None``: skip it), and a note when it is not ``wanted``.
+
+    A backend without a full-precision ``wanted`` (the float64-only reference in a float32 run)
+    runs in the other full precision, and the row says so. A half-precision ``wanted``
+    (float16, bfloat16) is never replaced: a float32 time in a half-precision table would mislead,
+    so a backend without it is skipped with the reason.
     """
     if wanted in available:
         return wanted, ""
-    for alt in ("float32", "float64", *available):
+    listed = ", ".join(available) or "none"
+    if wanted not in FULL_PRECISION:
+        return None, f"skipped: the backend has no {wanted} on this device (it lists {listed})"
+    for alt in FULL_PRECISION:
         if alt in available:
-            return alt, f"runs in {alt}: the backend lists no {wanted} ({', '.join(available)})"
+            return alt, f"runs in {alt}: the backend lists no {wanted} ({listed})"
     return None, "the backend lists no dtype on this device"

@@ -46,6 +46,12 @@ class Config:
     surrogate_alpha: float = 2.0
 
 
+#: Bytes per element of every dtype a run can ask for (NumPy has no bfloat16).
+ITEMSIZE = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
+#: The dtypes NumPy holds natively.
+NUMPY_DTYPES = ("float64", "float32", "float16")
+
+
 def make_case(
     variant: str,
     T: int,
@@ -61,15 +67,18 @@ def make_case(
 
     ``x ~ 1 + N(0, 1)`` so that a fair share of neurons fire; ``W`` (IPSU/RPSU) is i.i.d. normal
     with std ``sqrt(2 / T)`` (the reference initialisation, all of ``[T, T]`` drawn), ``b`` small.
-    Drawn in float32 whatever ``dtype`` is, so the float32 and float64 cases hold the same numbers.
+    Drawn in float32 whatever ``dtype`` is, so the float32 and float64 cases hold the same numbers;
+    held in ``dtype``, or in float32 where NumPy has no such dtype (bfloat16): every impl converts
+    the case to the dtype it runs in when it prepares, as the adapters do for the conformance suite.
     """
+    held = dtype if dtype in NUMPY_DTYPES else "float32"
     rng = np.random.default_rng([seed, T, N])
-    x = (rng.standard_normal((T, N), dtype=np.float32) + np.float32(1.0)).astype(dtype, copy=False)
-    g = rng.standard_normal((T, N), dtype=np.float32).astype(dtype, copy=False)
+    x = (rng.standard_normal((T, N), dtype=np.float32) + np.float32(1.0)).astype(held, copy=False)
+    g = rng.standard_normal((T, N), dtype=np.float32).astype(held, copy=False)
     weight = bias = None
     if variant in ("ipsu", "rpsu"):
-        weight = (rng.standard_normal((T, T)) * np.sqrt(2.0 / T)).astype(np.float32).astype(dtype)
-        bias = (0.1 * rng.standard_normal(T)).astype(np.float32).astype(dtype)
+        weight = (rng.standard_normal((T, T)) * np.sqrt(2.0 / T)).astype(np.float32).astype(held)
+        bias = (0.1 * rng.standard_normal(T)).astype(np.float32).astype(held)
     case = {
         "variant": variant,
         "x": x,
@@ -300,7 +309,7 @@ def _finish(row: dict, entries: list[dict], dtype: str) -> dict:
     if row["kind"] == "floor":
         from benchmarks.peers import CopyFloor
 
-        itemsize = np.dtype(row["dtype"]).itemsize
+        itemsize = ITEMSIZE[row["dtype"]]
         for ph, key in zip(PHASES, ("forward", "fwd_bwd"), strict=True):
             t = ms(row, ph)
             moved = CopyFloor.ELEMENTS_MOVED[ph] * row["T"] * row["N"] * itemsize

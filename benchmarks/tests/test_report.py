@@ -225,3 +225,41 @@ def test_cli_rejects_unknown_names() -> None:
     with pytest.raises(SystemExit, match="variants"):
         cli.main(["--backends", "none", "--variants", "lif", "--no-json"])
     assert cli._int("2^23") == 2**23 == cli._int("2**23")
+
+
+class HalfAdapter(FakeAdapter):
+    """Lists the half precisions too; records the dtype of the case it was given."""
+
+    def dtypes(self, device: str) -> list[str]:
+        return ["float64", "float32", "float16", "bfloat16"]
+
+    def forward(self, case, *, device, dtype):
+        self.seen.append((str(case["x"].dtype), dtype))
+        return {"spikes": case["x"] > 1, "membrane": case["x"]}
+
+    def vjp(self, case, grad_spikes, *, device, dtype):
+        return {"x": grad_spikes, "threshold": 0.0, "surrogate_alpha": 0.0}
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_runs_where_listed_and_skips_with_the_reason(dtype: str) -> None:
+    half, full_only = HalfAdapter(), FakeAdapter()
+    impls = [backends.from_adapter("half", half), backends.from_adapter("full", full_only)]
+    impls += backends.peer_impls(["dense-torch", "copy-floor"])
+    rows, skipped = runner.run(_config(variants=["psu"], Ts=[4], dtype=dtype), impls, progress=lambda m: None)
+    by = {r["impl"]: r for r in rows}
+    assert by["half"]["dtype"] == dtype and by["half"]["fwd_bwd_ms"] > 0
+    # NumPy has no bfloat16: the case is held in float32 and the adapter converts it
+    assert half.seen[0] == ("float32" if dtype == "bfloat16" else "float16", dtype)
+    assert by["full"]["dtype"] is None and by["full"]["forward_ms"] is None and full_only.seen == []
+    assert by["full"]["skipped"]["forward"] == f"skipped: the backend has no {dtype} on this device (it lists float64)"
+    assert any(s.startswith(f"full [-] cpu psu T=4 forward: skipped: the backend has no {dtype}") for s in skipped)
+    assert by["dense-torch"]["dtype"] == dtype and by["dense-torch"]["fwd_bwd_ms"] > 0
+    floor = by["copy-floor"]
+    assert floor["dtype"] == dtype and floor["floor_gbps_forward"] > 0
+    assert by["half"]["ratio_dense_fwd_bwd"] is not None and by["half"]["ratio_floor_forward"] is not None
+
+
+def test_cli_rejects_an_unknown_dtype() -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--backends", "none", "--dtype", "int8", "--no-json"])
