@@ -7,6 +7,8 @@
     nox -s vectors                     regenerate the golden vectors and fail on any difference
     nox -s bench                       the benchmark harness (arguments after --)
     nox -s demo                        the training example on scikit-learn's digits
+    nox -s gpu_check                   on one NVIDIA GPU: unit tests, every CUDA pair, CUDA benchmark
+                                       (-- --dry-run: the same on a CPU; python -m gpucheck without nox)
 
 Installs come from the package registry as a new user's would. PyTorch is pinned to a CPU build
 on these machines and JAX is the CPU one; GPU users override them with any requirement string pip
@@ -118,7 +120,8 @@ def tests(session: nox.Session) -> None:
     # torch and the peers: the benchmark harness and its peers are tested too.
     install(session, cpu_pairs, "pytest>=8", TORCH_SPEC, *BENCH_REQUIREMENTS, *DEMO_REQUIREMENTS)
     packages = sorted({CORE, *(p.split("[")[0] for pair in cpu_pairs for p in pair.packages)})
-    unit = [f"{p}/tests" for p in packages] + ["conformance/tests", "benchmarks/tests", "examples/tests", "tests"]
+    unit = [f"{p}/tests" for p in packages]
+    unit += ["conformance/tests", "benchmarks/tests", "examples/tests", "gpucheck/tests", "tests"]
     session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *unit, *session.posargs)
     for pair in cpu_pairs:
         run_suite(session, pair)
@@ -145,6 +148,16 @@ def demo(session: nox.Session) -> None:
     """Train the digits SNN once per neuron (PSU, IPSU, RPSU, LIF) with psu-torch and psu-jax."""
     session.install(TORCH_SPEC, *DEMO_REQUIREMENTS, CORE, "./packages/psu-torch", "./packages/psu-jax")
     session.run("python", "examples/train_digits.py", *session.posargs)
+
+
+@nox.session
+def gpu_check(session: nox.Session) -> None:
+    """The GPU check of one NVIDIA GPU in one command (gpucheck/): GPU unit tests, the suite on every
+    CUDA pair with PSU_REQUIRE_DEVICE=1, the CUDA benchmark; one summary as JSON and Markdown in
+    reports/gpu-check. Without nox (frameworks already installed, no registry): python -m gpucheck."""
+    cuda_pairs = [p for p in PAIRS if p.device == "cuda" and not p.env]
+    install(session, cuda_pairs, "pytest>=8", TORCH_SPEC, "triton>=3.0")
+    session.run("python", "-m", "gpucheck", "--out", str(REPORTS / "gpu-check"), *session.posargs)
 
 
 @nox.session
