@@ -136,11 +136,23 @@ def test_online_stepper_equals_forward(variant, reset):
     f = ref.forward_dense(variant, x, w, b, **kw)
     st = ref.OnlineStepper(variant, (4,), w, b, **kw)
     for t in range(9):
-        s, v = st.step(x[t])
+        s, v, r = st.step(x[t])
         assert np.array_equal(s, f.spikes[t])
         assert np.abs(v - f.membrane[t]).max() < 1e-12
         if reset == "sampled":
-            assert np.array_equal(st.last["reset"], f.reset[t])
+            assert np.array_equal(r, f.reset[t])
+        else:
+            assert r is None
+
+
+def test_step_is_pure():
+    x, w, b, _ = make("rpsu", T=4, shape=(3,))
+    state = ref.init_state("rpsu", (3,), T=4)
+    s1, out1 = ref.step(state, x[0], w, b, reset="sampled", seed=7)
+    s2, out2 = ref.step(state, x[0], w, b, reset="sampled", seed=7)
+    assert state.t == 0 and s1.t == s2.t == 1 and state.history == ()
+    for a, c in zip(out1, out2, strict=True):
+        assert np.array_equal(a, c)
 
 
 def test_learned_stepper_stops_after_T():
@@ -150,13 +162,28 @@ def test_learned_stepper_stops_after_T():
         st.step(x[t])
     with pytest.raises(ValueError, match="step 3 is past the end"):
         st.step(x[0])
+    st.reset_state()
+    assert st.state.t == 0 and st.step(x[0]).spikes.shape == (2,)
 
 
 def test_psu_stepper_has_no_end():
     st = ref.OnlineStepper("psu", (2,))
     for _ in range(50):
         st.step(np.ones(2))
-    assert st.t == 50
+    assert st.state.t == 50
+
+
+def test_functional_api_returns_spikes_or_psu_output():
+    x, w, b, _ = make("rpsu", T=5, shape=(3,))
+    f = ref.forward("rpsu", x, w, b, reset="sampled", seed=3)
+    s = ref.rpsu(x, w, b, reset="sampled", seed=3)
+    assert isinstance(s, np.ndarray) and np.array_equal(s, f.spikes)
+    out = ref.rpsu(x, w, b, reset="sampled", seed=3, return_membrane=True, return_reset=True, method="dense")
+    assert out._fields == ("spikes", "membrane", "reset")
+    assert np.array_equal(out.spikes, f.spikes) and np.array_equal(out.reset, f.reset)
+    assert ref.psu(x, return_membrane=True).reset is None
+    with pytest.raises(ValueError, match="method"):
+        ref.psu(x, method="fast")
 
 
 def test_upper_triangle_of_weight_is_ignored():

@@ -1,9 +1,11 @@
 """The bad-input contract of SPEC §8, written once for every Python backend.
 
-Backends call :func:`validate_call` with shapes and plain scalars before computing; it never
-touches the data, so it costs nothing next to the neuron itself. Non-finite input values are
-only looked for when the caller opts in (``validate=True``); the backend computes
-``all_finite`` in its own framework and hands the verdict to :func:`check_finite`.
+Backends call :func:`validate_call` (a whole input) or :func:`validate_step` (one online step) with
+shapes and plain scalars before computing; neither touches the data, so they cost nothing next to
+the neuron itself. Both return the checked call as a :class:`Params`, which internal code passes
+around instead of long parameter lists. Non-finite input values are only looked for when the caller
+opts in (``validate=True``); the backend computes ``all_finite`` in its own framework and hands the
+verdict to :func:`check_finite`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 VARIANTS = ("psu", "ipsu", "rpsu")
@@ -89,10 +92,15 @@ def check_seed(seed: Any) -> int:
     return value
 
 
+def check_floating(name: str, dtype: str, is_floating: bool) -> None:
+    """Inputs must have a floating dtype (``TypeError``)."""
+    if not is_floating:
+        raise TypeError(f"{name} must have a floating dtype (float16, bfloat16, float32, float64), got {dtype}")
+
+
 def check_x(x_shape: Sequence[int], x_dtype: str, x_is_floating: bool) -> int:
     """``x`` must be floating, of rank >= 1, with at least one time step. Returns ``T``."""
-    if not x_is_floating:
-        raise TypeError(f"x must have a floating dtype (float16, bfloat16, float32, float64), got {x_dtype}")
+    check_floating("x", x_dtype, x_is_floating)
     shape = tuple(int(d) for d in x_shape)
     if len(shape) < 1:
         raise ValueError(f"x must have shape [T, ...] with rank >= 1, got shape {shape}")
@@ -119,6 +127,56 @@ def check_learned(variant: str, T: int, weight_shape: Sequence[int] | None, bias
             raise ValueError(f"{name} must have shape {list(expected[name])} for an input with T={T}, got {list(got)}")
 
 
+@dataclass(frozen=True)
+class Params:
+    """A checked call (SPEC §1, §6): the variant, ``T``, the neuron shape and the scalars.
+
+    ``threshold`` and ``surrogate_alpha`` are the checked values as floats; a backend whose
+    threshold is a learned tensor checks a stand-in and keeps its tensor beside this.
+    """
+
+    variant: str
+    T: int
+    neuron_shape: tuple[int, ...]
+    tau: float
+    threshold: float
+    reset_scale: float | None
+    surrogate_alpha: float
+    reset: str
+    seed: int | None  # None in expected mode (a seed given there is ignored)
+
+    @property
+    def decay(self) -> float:
+        """``a = 1 / tau``: the decay and the input gain."""
+        return 1.0 / self.tau
+
+    @property
+    def tied(self) -> bool:
+        """``reset_scale=None``: ``gamma`` is the threshold, and receives its gradient (SPEC §2)."""
+        return self.reset_scale is None
+
+    @property
+    def gamma(self) -> float:
+        """The reset scale: ``threshold`` when tied."""
+        return self.threshold if self.reset_scale is None else self.reset_scale
+
+    @property
+    def sampled(self) -> bool:
+        return self.reset == "sampled"
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """Threefry key ``(seed & 0xFFFFFFFF, seed >> 32)`` (SPEC §6); ``(0, 0)`` in expected mode."""
+        if self.seed is None:
+            return 0, 0
+        return self.seed & 0xFFFFFFFF, self.seed >> 32
+
+    @property
+    def n(self) -> int:
+        """Neurons: the product of ``neuron_shape`` (1 for a rank-1 input)."""
+        return math.prod(self.neuron_shape)
+
+
 def validate_call(
     variant: str,
     *,
@@ -133,21 +191,56 @@ def validate_call(
     bias_shape: Sequence[int] | None = None,
     reset: Any = "expected",
     seed: Any = None,
-) -> int:
-    """Check one call against SPEC §8; raise ``TypeError``/``ValueError`` or return ``T``.
+) -> Params:
+    """Check one call against SPEC §8; raise ``TypeError``/``ValueError`` or return its :class:`Params`.
 
     The checks run in a fixed order (variant, x, scalars, learned parameters, reset) so that
     every backend reports the same first problem for the same bad call.
     """
     variant = check_variant(variant)
     T = check_x(x_shape, x_dtype, x_is_floating)
-    check_tau(tau)
-    check_positive("threshold", threshold)
-    check_reset_scale(reset_scale)
-    check_positive("surrogate_alpha", surrogate_alpha)
+    tau_ = check_tau(tau)
+    threshold_ = check_positive("threshold", threshold)
+    reset_scale_ = check_reset_scale(reset_scale)
+    alpha_ = check_positive("surrogate_alpha", surrogate_alpha)
     check_learned(variant, T, weight_shape, bias_shape)
-    check_reset(variant, reset, seed)
-    return T
+    seed_ = check_reset(variant, reset, seed)
+    return Params(variant, T, tuple(int(d) for d in x_shape[1:]), tau_, threshold_, reset_scale_, alpha_, reset, seed_)
+
+
+def validate_step(
+    variant: str,
+    *,
+    t: int,
+    horizon: int | None,
+    neuron_shape: Sequence[int],
+    x_shape: Sequence[int],
+    x_dtype: str,
+    x_is_floating: bool,
+    tau: Any,
+    threshold: Any,
+    reset_scale: Any,
+    surrogate_alpha: Any,
+    weight_shape: Sequence[int] | None = None,
+    bias_shape: Sequence[int] | None = None,
+    reset: Any = "expected",
+    seed: Any = None,
+) -> Params:
+    """Check one online step (SPEC §3, §8): the call as :func:`validate_call` checks a whole input of
+    the state's horizon (``T`` for IPSU/RPSU, 1 for PSU), then ``x_t`` against the state's neuron
+    shape, then no step past the horizon. Returns the :class:`Params` (``T`` is the horizon)."""
+    shape = tuple(int(d) for d in neuron_shape)
+    check_floating("x_t", x_dtype, x_is_floating)
+    params = validate_call(
+        variant, x_shape=(horizon or 1, *shape), x_dtype=x_dtype, x_is_floating=x_is_floating, tau=tau,
+        threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
+        weight_shape=weight_shape, bias_shape=bias_shape, reset=reset, seed=seed,
+    )  # fmt: skip
+    if tuple(int(d) for d in x_shape) != shape:
+        raise ValueError(f"x_t must have shape {list(shape)} (the state's neuron shape), got {list(x_shape)}")
+    if horizon is not None and t >= horizon:
+        raise ValueError(f"step {t} is past the end: {variant} was built for T={horizon} steps")
+    return params
 
 
 def check_finite(all_finite: bool, name: str = "x") -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from psu_core import checks, rng
+from psu_core.api import PSUOutput, StepOutput
 
 VARIANTS = checks.VARIANTS
 HALF_PI = math.pi / 2.0
@@ -33,35 +34,7 @@ HALF_PI = math.pi / 2.0
 # ----------------------------------------------------------------------------- parameters
 
 
-@dataclass(frozen=True)
-class Params:
-    """Validated neuron parameters (SPEC §1)."""
-
-    variant: str
-    tau: float = 2.0
-    threshold: float = 1.0
-    reset_scale: float | None = None
-    surrogate_alpha: float = 2.0
-    reset: str = "expected"
-    seed: int | None = None
-
-    @property
-    def decay(self) -> float:
-        """``a = 1 / tau``: the decay and the input gain."""
-        return 1.0 / self.tau
-
-    @property
-    def gamma(self) -> float:
-        """The reset scale: ``threshold`` when tied (``reset_scale=None``)."""
-        return self.threshold if self.reset_scale is None else self.reset_scale
-
-    @property
-    def tied(self) -> bool:
-        return self.reset_scale is None
-
-    @property
-    def sampled(self) -> bool:
-        return self.reset == "sampled"
+Params = checks.Params
 
 
 def _prepare(
@@ -82,7 +55,7 @@ def _prepare(
     x = np.asarray(x)
     w = None if weight is None else np.asarray(weight)
     b = None if bias is None else np.asarray(bias)
-    checks.validate_call(
+    params = checks.validate_call(
         variant,
         x_shape=x.shape,
         x_dtype=str(x.dtype),
@@ -98,15 +71,6 @@ def _prepare(
     )
     if validate:
         checks.check_finite(bool(np.isfinite(x).all()))
-    params = Params(
-        variant=variant,
-        tau=float(tau),
-        threshold=float(threshold),
-        reset_scale=None if reset_scale is None else float(reset_scale),
-        surrogate_alpha=float(surrogate_alpha),
-        reset=reset,
-        seed=None if reset == "expected" else int(seed),
-    )
     shape = tuple(x.shape)
     x2 = x.astype(np.float64).reshape(shape[0], -1)
     w = None if w is None else w.astype(np.float64)
@@ -171,21 +135,140 @@ class Gradients:
 # ----------------------------------------------------------------------------- online form
 
 
+@dataclass(frozen=True)
+class OnlineState:
+    """The state of an online layer after ``t`` steps (SPEC §3), float64 ``[N]`` arrays.
+
+    ``h``: the leaky integral (PSU, RPSU) or the mix (IPSU) of the last step; ``r``: the decayed
+    resets ``(B Q)``; ``q``: the last reset event (``p``, the draw ``R``, or ``x`` for IPSU);
+    ``history``: the inputs seen so far (IPSU, RPSU: their ``[T, T]`` matrix mixes all of them).
+    ``T`` is the horizon (IPSU/RPSU; ``None`` for PSU, which has no end).
+    """
+
+    variant: str
+    neuron_shape: tuple[int, ...]
+    T: int | None
+    t: int
+    h: np.ndarray
+    r: np.ndarray
+    q: np.ndarray
+    history: tuple[np.ndarray, ...] = ()
+
+
+def init_state(
+    variant: str, neuron_shape: Any, *, T: int | None = None, dtype: Any = "float64", device: Any = "cpu"
+) -> OnlineState:
+    """A zero state for ``neuron_shape`` neurons; ``T`` is required for IPSU/RPSU (their horizon).
+
+    The reference holds its state in float64 on the CPU whatever is asked: ``dtype`` must be
+    float64 and ``device`` "cpu".
+    """
+    variant = checks.check_variant(variant)
+    if str(np.dtype(dtype)) != "float64":
+        raise ValueError(f"dtype must be float64 (the reference computes in float64), got {dtype!r}")
+    if device not in ("cpu", None):
+        raise ValueError(f"device must be 'cpu' (the reference runs on the CPU), got {device!r}")
+    if variant != "psu" and (T is None or isinstance(T, bool) or int(T) < 1):
+        raise ValueError(f"T must be an integer >= 1 for variant {variant!r} (the [T, T] horizon), got {T!r}")
+    shape = tuple(int(d) for d in neuron_shape)
+    n = math.prod(shape)
+    zeros = np.zeros(n)
+    return OnlineState(variant, shape, None if variant == "psu" else int(T), 0, zeros, zeros, zeros)
+
+
+def _mix(w: np.ndarray, b: np.ndarray, history: tuple[np.ndarray, ...], t: int) -> np.ndarray:
+    """``sum_{j<=t} W[t, j] x_j + b_t``, accumulated in ascending ``j``."""
+    acc = w[t, 0] * history[0]
+    for j in range(1, t + 1):
+        acc = acc + w[t, j] * history[j]
+    return acc + b[t]
+
+
+@dataclass(frozen=True)
+class _Advance:
+    """One step: the new state and everything the step computed, ``[N]`` float64."""
+
+    state: OnlineState
+    spikes: np.ndarray
+    membrane: np.ndarray
+    reset_probability: np.ndarray | None
+    reset: np.ndarray | None
+    uniform: np.ndarray | None
+
+
+def _advance(state: OnlineState, x: np.ndarray, w: Any, b: Any, p_: Params) -> _Advance:
+    """SPEC §3 for step ``state.t`` with input ``x [N]`` (float64), checked parameters ``p_``."""
+    t, a = state.t, p_.decay
+    # r_t = a (r_{t-1} + q_{t-1}): the reset of step t-1 first acts now (B is strictly causal).
+    r = a * (state.r + state.q) if t > 0 else state.r
+    history = state.history + (x,) if p_.variant != "psu" else ()
+    if p_.variant == "ipsu":
+        h = _mix(w, b, history, t)
+        q = x
+        prob = None
+    else:
+        h = a * (state.h + x)
+        prob = sigmoid(_mix(w, b, history, t) if p_.variant == "rpsu" else h)
+        q = prob
+    u = draw = None
+    if p_.sampled:
+        k0, k1 = rng.seed_key(p_.seed)  # type: ignore[arg-type]
+        w0, _ = rng.threefry2x32(k0, k1, np.arange(x.size, dtype=np.uint64), np.uint64(t))
+        u = rng.bits_to_uniform(w0)
+        draw = (u < prob).astype(np.float64)
+        q = draw
+    v = h - p_.gamma * r
+    s = (v > p_.threshold).astype(np.float64)
+    new = OnlineState(state.variant, state.neuron_shape, state.T, t + 1, h, r, q, history)
+    return _Advance(new, s, v, prob, draw, u)
+
+
+def _check_step(state: OnlineState, x_t: Any, weight: Any, bias: Any, params: dict[str, Any]):
+    x_t, w, b = np.asarray(x_t), None if weight is None else np.asarray(weight), None if bias is None else np.asarray(bias)
+    p_ = checks.validate_step(
+        state.variant, t=state.t, horizon=state.T, neuron_shape=state.neuron_shape, x_shape=x_t.shape,
+        x_dtype=str(x_t.dtype), x_is_floating=bool(np.issubdtype(x_t.dtype, np.floating)),
+        weight_shape=None if w is None else w.shape, bias_shape=None if b is None else b.shape, **params,
+    )  # fmt: skip
+    cast = lambda a: None if a is None else a.astype(np.float64)  # noqa: E731
+    return x_t.astype(np.float64).reshape(-1), cast(w), cast(b), p_
+
+
+def step(
+    state: OnlineState,
+    x_t: Any,
+    weight: Any = None,
+    bias: Any = None,
+    *,
+    tau: Any = 2.0,
+    threshold: Any = 1.0,
+    reset_scale: Any = None,
+    surrogate_alpha: Any = 2.0,
+    reset: Any = "expected",
+    seed: Any = None,
+) -> tuple[OnlineState, StepOutput]:
+    """One online step (SPEC §3), pure: returns the new state and ``StepOutput(spikes, membrane,
+    reset)`` for input ``x_t [*neuron_shape]``; ``state`` is left as it was."""
+    params = dict(tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
+                  reset=reset, seed=seed)  # fmt: skip
+    x, w, b, p_ = _check_step(state, x_t, weight, bias, params)
+    adv = _advance(state, x, w, b, p_)
+    shape = state.neuron_shape
+    draw = None if adv.reset is None else adv.reset.reshape(shape)
+    return adv.state, StepOutput(adv.spikes.reshape(shape), adv.membrane.reshape(shape), draw)
+
+
 class OnlineStepper:
-    """One time step at a time, no look-ahead (SPEC §3). ``step(x_t) -> (s_t, v_t)``.
+    """The stateful wrapper of :func:`init_state` and :func:`step`: ``step(x_t) -> StepOutput``.
 
-    PSU state: the step count ``t``, ``h`` (leaky integral), ``r`` (decayed resets) and the last
-    reset event ``q`` (``p`` in expected mode, the draw ``R`` in sampled mode), each
-    ``[*neuron_shape]``. IPSU and RPSU also keep the inputs seen so far, because their learned
-    ``[T, T]`` matrix mixes the whole history; they stop after ``T`` steps.
-
-    After each step, ``last`` holds the step's ``p`` (or ``None``), ``R`` and ``u`` (or ``None``).
+    Holds the layer's weight, bias and parameters and the current ``state``; ``reset_state()``
+    starts over. IPSU and RPSU stop after ``T = weight.shape[0]`` steps.
     """
 
     def __init__(
         self,
         variant: str,
-        neuron_shape: tuple[int, ...],
+        neuron_shape: Any,
         weight: Any = None,
         bias: Any = None,
         *,
@@ -195,87 +278,25 @@ class OnlineStepper:
         surrogate_alpha: Any = 2.0,
         reset: Any = "expected",
         seed: Any = None,
+        dtype: Any = "float64",
+        device: Any = "cpu",
     ) -> None:
-        neuron_shape = tuple(int(d) for d in neuron_shape)
-        horizon = 1 if weight is None else np.asarray(weight).shape[0]
-        # Validate as for a whole input of `horizon` steps: same rules, same messages.
-        _, _, self._w, self._b, self.params = _prepare(
-            variant,
-            np.zeros((max(horizon, 1), *neuron_shape)),
-            weight,
-            bias,
-            tau=tau,
-            threshold=threshold,
-            reset_scale=reset_scale,
-            surrogate_alpha=surrogate_alpha,
-            reset=reset,
-            seed=seed,
-        )
-        self.neuron_shape = neuron_shape
-        n = int(np.prod(neuron_shape, dtype=np.int64))
-        self.t = 0
-        self.h = np.zeros(n)
-        self.r = np.zeros(n)
-        self.q = np.zeros(n)
-        self.history: list[np.ndarray] = []
-        self.last: dict[str, np.ndarray | None] = {}
-        if self.params.sampled:
-            self._key = rng.seed_key(self.params.seed)  # type: ignore[arg-type]
-            self._n = np.arange(n, dtype=np.uint64)
+        self.variant = checks.check_variant(variant)
+        self.weight, self.bias = weight, bias
+        self.params = dict(tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
+                           reset=reset, seed=seed)  # fmt: skip
+        self._init = dict(T=None if weight is None else np.shape(weight)[0], dtype=dtype, device=device)
+        self.neuron_shape = tuple(int(d) for d in neuron_shape)
+        # Check the parameters now, as for a whole input of the horizon: same rules, same messages.
+        _prepare(variant, np.zeros((self._init["T"] or 1, *self.neuron_shape)), weight, bias, **self.params)
+        self.reset_state()
 
-    def _mix(self, t: int) -> np.ndarray:
-        """``sum_{j<=t} W[t, j] x_j + b_t``, accumulated in ascending ``j``."""
-        assert self._w is not None and self._b is not None
-        acc = self._w[t, 0] * self.history[0]
-        for j in range(1, t + 1):
-            acc = acc + self._w[t, j] * self.history[j]
-        return acc + self._b[t]
+    def reset_state(self) -> None:
+        self.state = init_state(self.variant, self.neuron_shape, **self._init)
 
-    def step(self, x_t: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Advance one step with input ``x_t [*neuron_shape]``; return spikes and membrane."""
-        p_ = self.params
-        x_t = np.asarray(x_t)
-        if not np.issubdtype(x_t.dtype, np.floating):
-            raise TypeError(f"x_t must have a floating dtype, got {x_t.dtype}")
-        if tuple(x_t.shape) != self.neuron_shape:
-            raise ValueError(f"x_t must have shape {list(self.neuron_shape)}, got {list(x_t.shape)}")
-        t = self.t
-        if self._w is not None and t >= self._w.shape[0]:
-            raise ValueError(f"step {t} is past the end: {p_.variant} was built for T={self._w.shape[0]} steps")
-        x = x_t.astype(np.float64).reshape(-1)
-        a = p_.decay
-        # r_t = a (r_{t-1} + q_{t-1}): the reset of step t-1 first acts now (B is strictly causal).
-        if t > 0:
-            self.r = a * (self.r + self.q)
-        if p_.variant == "ipsu":
-            self.history.append(x)
-            self.h = self._mix(t)
-            self.q = x
-            prob = None
-        else:
-            self.h = a * (self.h + x)
-            if p_.variant == "rpsu":
-                self.history.append(x)
-                prob = sigmoid(self._mix(t))
-            else:
-                prob = sigmoid(self.h)
-            self.q = prob
-        u = draw = None
-        if p_.sampled:
-            w0, _ = rng.threefry2x32(self._key[0], self._key[1], self._n, np.uint64(t))
-            u = rng.bits_to_uniform(w0)
-            draw = (u < prob).astype(np.float64)
-            self.q = draw
-        v = self.h - p_.gamma * self.r
-        s = (v > p_.threshold).astype(np.float64)
-        self.t = t + 1
-        shape = self.neuron_shape
-        self.last = {
-            "reset_probability": None if prob is None else prob.reshape(shape),
-            "reset": None if draw is None else draw.reshape(shape),
-            "uniform": None if u is None else u.reshape(shape),
-        }
-        return s.reshape(shape), v.reshape(shape)
+    def step(self, x_t: Any) -> StepOutput:
+        self.state, out = step(self.state, x_t, self.weight, self.bias, **self.params)
+        return out
 
 
 def forward(variant: str, x: Any, weight: Any = None, bias: Any = None, **params: Any) -> Forward:
@@ -283,19 +304,96 @@ def forward(variant: str, x: Any, weight: Any = None, bias: Any = None, **params
 
     ``x [T, *neuron_shape]`` -> spikes, membrane, P, R, u, each ``[T, *neuron_shape]``.
     """
-    x2, shape, _, _, _ = _prepare(variant, x, weight, bias, **params)
-    params.pop("validate", None)
-    stepper = OnlineStepper(variant, shape[1:], weight, bias, **params)
-    outs: dict[str, list[np.ndarray]] = {k: [] for k in ("spikes", "membrane", "reset_probability", "reset", "uniform")}
+    x2, shape, w, b, p_ = _prepare(variant, x, weight, bias, **params)
+    state = init_state(variant, shape[1:], T=shape[0])
+    keys = ("spikes", "membrane", "reset_probability", "reset", "uniform")
+    outs: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for t in range(shape[0]):
-        s, v = stepper.step(x2[t].reshape(shape[1:]))
-        outs["spikes"].append(s)
-        outs["membrane"].append(v)
-        for k, val in stepper.last.items():
+        adv = _advance(state, x2[t], w, b, p_)
+        state = adv.state
+        for k in keys:
+            val = getattr(adv, k)
             if val is not None:
-                outs[k].append(val)
+                outs[k].append(val.reshape(shape[1:]))
     stacked = {k: (np.stack(v) if v else None) for k, v in outs.items()}
     return Forward(**stacked)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- public API (SPEC §11)
+
+METHODS = ("auto", "recurrence", "dense")
+
+
+def _call(variant: str, x: Any, weight: Any, bias: Any, method: Any, return_membrane: bool, return_reset: bool,
+          **params: Any) -> Any:  # fmt: skip
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    out = (forward_dense if method == "dense" else forward)(variant, x, weight, bias, **params)
+    if not (return_membrane or return_reset):
+        return out.spikes
+    return PSUOutput(out.spikes, out.membrane if return_membrane else None, out.reset if return_reset else None)
+
+
+def psu(
+    x: Any,
+    *,
+    tau: Any = 2.0,
+    threshold: Any = 1.0,
+    reset_scale: Any = None,
+    surrogate_alpha: Any = 2.0,
+    reset: Any = "expected",
+    seed: Any = None,
+    method: str = "auto",
+    return_membrane: bool = False,
+    return_reset: bool = False,
+    validate: bool = False,
+) -> Any:
+    """PSU (SPEC §2) in float64: spikes ``[T, *neuron_shape]``, or ``PSUOutput(spikes, membrane,
+    reset)`` when ``return_membrane``/``return_reset``. ``method``: "recurrence" (= "auto") or "dense"."""
+    return _call("psu", x, None, None, method, return_membrane, return_reset, tau=tau, threshold=threshold,
+                 reset_scale=reset_scale, surrogate_alpha=surrogate_alpha, reset=reset, seed=seed, validate=validate)  # fmt: skip
+
+
+def ipsu(
+    x: Any,
+    weight: Any,
+    bias: Any,
+    *,
+    tau: Any = 2.0,
+    threshold: Any = 1.0,
+    reset_scale: Any = None,
+    surrogate_alpha: Any = 2.0,
+    reset: Any = "expected",
+    seed: Any = None,
+    method: str = "auto",
+    return_membrane: bool = False,
+    return_reset: bool = False,
+    validate: bool = False,
+) -> Any:
+    """IPSU (SPEC §2) in float64, ``weight [T, T]``, ``bias [T]``; outputs as :func:`psu`."""
+    return _call("ipsu", x, weight, bias, method, return_membrane, return_reset, tau=tau, threshold=threshold,
+                 reset_scale=reset_scale, surrogate_alpha=surrogate_alpha, reset=reset, seed=seed, validate=validate)  # fmt: skip
+
+
+def rpsu(
+    x: Any,
+    weight: Any,
+    bias: Any,
+    *,
+    tau: Any = 2.0,
+    threshold: Any = 1.0,
+    reset_scale: Any = None,
+    surrogate_alpha: Any = 2.0,
+    reset: Any = "expected",
+    seed: Any = None,
+    method: str = "auto",
+    return_membrane: bool = False,
+    return_reset: bool = False,
+    validate: bool = False,
+) -> Any:
+    """RPSU (SPEC §2) in float64, ``weight [T, T]``, ``bias [T]``; outputs as :func:`psu`."""
+    return _call("rpsu", x, weight, bias, method, return_membrane, return_reset, tau=tau, threshold=threshold,
+                 reset_scale=reset_scale, surrogate_alpha=surrogate_alpha, reset=reset, seed=seed, validate=validate)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- dense form

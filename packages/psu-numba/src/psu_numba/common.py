@@ -7,6 +7,7 @@ plain scalars to its kernels through a :class:`Params`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -60,42 +61,12 @@ class Step(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Params:
-    """A checked call: the variant, ``T`` and the scalars the kernels take."""
-
-    variant: str
-    T: int
-    tau: float
-    threshold: float
-    reset_scale: float | None
-    surrogate_alpha: float
-    sampled: bool
-    seed: int | None
+class Params(checks.Params):
+    """A checked call (:class:`psu_core.checks.Params`) plus the variant code the kernels branch on."""
 
     @property
     def code(self) -> int:
         return VARIANT_CODES[self.variant]
-
-    @property
-    def decay(self) -> float:
-        """``a = 1 / tau``."""
-        return 1.0 / self.tau
-
-    @property
-    def gamma(self) -> float:
-        """Reset scale; equal to ``threshold`` when tied (``reset_scale=None``)."""
-        return self.threshold if self.reset_scale is None else self.reset_scale
-
-    @property
-    def tied(self) -> bool:
-        return self.reset_scale is None
-
-    @property
-    def key(self) -> tuple[int, int]:
-        """Threefry key ``(seed & 0xFFFFFFFF, seed >> 32)`` (SPEC §6); ``(0, 0)`` when unused."""
-        if self.seed is None:
-            return 0, 0
-        return self.seed & 0xFFFFFFFF, self.seed >> 32
 
 
 def _shape(a: Any) -> tuple[int, ...] | None:
@@ -127,7 +98,7 @@ def check_call(
     ``x``, ``weight`` and ``bias`` are any objects with ``shape`` and ``dtype`` (NumPy arrays,
     Numba/CuPy device arrays).
     """
-    T = checks.validate_call(
+    params = checks.validate_call(
         variant,
         x_shape=tuple(x.shape),
         x_dtype=str(x.dtype),
@@ -141,17 +112,7 @@ def check_call(
         reset=reset,
         seed=seed,
     )
-    sampled = reset == "sampled"
-    return Params(
-        variant=str(variant),
-        T=T,
-        tau=float(tau),
-        threshold=float(threshold),
-        reset_scale=None if reset_scale is None else float(reset_scale),
-        surrogate_alpha=float(surrogate_alpha),
-        sampled=sampled,
-        seed=int(seed) if sampled else None,
-    )
+    return Params(**dataclasses.asdict(params))
 
 
 def compute_dtype(dtype: Any) -> np.dtype:

@@ -10,7 +10,6 @@ is drawn again. Every quantity at step ``t`` depends only on inputs up to ``t``,
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from psu_core import FORMAT_VERSION, reference, rng
+from psu_core import FORMAT_VERSION, checks, reference, rng
 from psu_core.tolerances import DRAW_MARGIN, MEMBRANE_MARGIN
 from psu_core.vectors import CASE_FILES, from_array
 from psu_core.vectors.schema import SCHEMA
@@ -123,24 +122,26 @@ def _inputs(gen: np.random.Generator, spec: Spec, w, b) -> np.ndarray:
         "reset": spec.reset,
         "seed": spec.seed,
     }
-    stepper = reference.OnlineStepper(spec.variant, spec.shape, w, b, **params)
     n = int(np.prod(spec.shape))
+    p_ = checks.validate_call(
+        spec.variant, x_shape=(spec.T, *spec.shape), x_dtype="float64", x_is_floating=True,
+        weight_shape=None if w is None else w.shape, bias_shape=None if b is None else b.shape, **params,
+    )  # fmt: skip
+    state = reference.init_state(spec.variant, spec.shape, T=spec.T)
     x = np.zeros((spec.T, n))
     for t in range(spec.T):
         x_t = _draw_x(gen, spec, n)
         for _ in range(MAX_REDRAWS):
-            trial = copy.deepcopy(stepper)
-            _, v = trial.step(x_t.reshape(spec.shape))
-            bad = np.abs(v.ravel() - spec.threshold) < MEMBRANE_MARGIN
+            trial = reference._advance(state, x_t.astype(np.float64), w, b, p_)  # a step is pure: retry freely
+            bad = np.abs(trial.membrane - spec.threshold) < MEMBRANE_MARGIN
             if spec.reset == "sampled":
-                u, p = trial.last["uniform"], trial.last["reset_probability"]
-                bad |= np.abs(u.ravel() - p.ravel()) < DRAW_MARGIN  # type: ignore[union-attr]
+                bad |= np.abs(trial.uniform - trial.reset_probability) < DRAW_MARGIN  # type: ignore[operator]
             if not bad.any():
                 break
             x_t = np.where(bad, _draw_x(gen, spec, n), x_t)
         else:
             raise RuntimeError(f"{spec.id}: could not keep step {t} a margin away from the thresholds")
-        stepper = trial
+        state = trial.state
         x[t] = x_t
     return x.reshape((spec.T, *spec.shape))
 
