@@ -8,9 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+from psu_core.checks import VARIANTS
+
 FULL_T = [4, 8, 16, 64, 256, 1024]
 QUICK_T = [8, 64, 256]
-VARIANTS = ["psu", "ipsu", "rpsu"]
 CORE_PEERS = ["dense-torch", "lif-loop-torch", "copy-floor"]
 LIBRARY_PEERS = [
     "spikingjelly-lif",
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--device cuda: PyTorch sees no CUDA device here")
     else:
         devices = [args.device]
-    variants = args.variants or VARIANTS
+    variants = args.variants or list(VARIANTS)
     bad = [v for v in variants if v not in VARIANTS]
     if bad:
         raise SystemExit(f"--variants: unknown {', '.join(bad)} (known: {', '.join(VARIANTS)})")

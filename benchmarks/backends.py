@@ -56,7 +56,7 @@ def _adapter_prepare(adapter: Any) -> tuple[Prepare, str]:
 
 
 def from_adapter(name: str, adapter: Any) -> Impl:
-    """Wrap a conformance adapter (ARCHITECTURE.md) as an :class:`Impl` named ``name``."""
+    """Wrap a conformance adapter (:class:`psu_conformance.adapter.Adapter`) as an :class:`Impl` named ``name``."""
     prepare, path = _adapter_prepare(adapter)
     return Impl(name=name, kind="backend", path=path, prepare=prepare, devices=adapter.devices, dtypes=adapter.dtypes)
 

@@ -5,7 +5,7 @@ dtype) -> (forward_fn, vjp_fn)``: zero-argument closures over device-resident te
 synchronise before returning, so the timer measures the same kind of callable for every row.
 
 ``dense-torch``
-    The paper's dense formulation as published (Li et al., IJCNN 2024; psu-math.md), with
+    The paper's dense formulation as published (Li et al., IJCNN 2024; SPEC §2), with
     ``X`` the ``[T, N]`` input and fixed ``[T, T]`` matrices ``A``, ``B`` and mask ``M``::
 
         PSU:   H = A X;            P = sigmoid(H);          V = H - gamma B P
@@ -48,6 +48,8 @@ from typing import Any
 
 import numpy as np
 
+from psu_core.checks import VARIANTS
+
 try:
     import torch
 except ImportError as exc:  # the harness cannot compare anything without its peers
@@ -57,7 +59,6 @@ except ImportError as exc:  # the harness cannot compare anything without its pe
 
 Closure = Callable[[], Any]
 
-VARIANTS = ("psu", "ipsu", "rpsu")
 
 
 def _sync(device: torch.device) -> None:
@@ -102,7 +103,7 @@ def spike(v: torch.Tensor, theta: torch.Tensor, alpha: torch.Tensor) -> torch.Te
 def dense_matrices(
     T: int, tau: float, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The fixed ``[T, T]`` matrices of psu-math.md, row ``t`` = output time, column ``j`` = input.
+    """The fixed ``[T, T]`` matrices of SPEC §1, row ``t`` = output time, column ``j`` = input.
 
     ``A[t, j] = a^(t-j+1)`` for ``j <= t``; ``B[t, j] = a^(t-j)`` for ``j < t``; ``M[t, j] = 1``
     for ``j <= t``; zero elsewhere; ``a = 1 / tau``. Powers are taken in float64, then cast.

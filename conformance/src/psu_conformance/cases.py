@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from psu_core import vectors
+from psu_core import checks, vectors
 from psu_core.vectors import VectorCase
 
-VARIANTS = ("psu", "ipsu", "rpsu")
+VARIANTS = checks.VARIANTS
 #: (variant, reset) pairs that exist (sampled mode is PSU/RPSU only, SPEC §6).
 MODES = (("psu", "expected"), ("psu", "sampled"), ("ipsu", "expected"), ("rpsu", "expected"), ("rpsu", "sampled"))
 

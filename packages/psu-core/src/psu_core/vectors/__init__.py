@@ -68,7 +68,7 @@ class VectorCase:
         }
 
     def to_adapter_case(self) -> dict[str, Any]:
-        """The plain mapping the conformance adapters take (ARCHITECTURE.md)."""
+        """The plain mapping the conformance adapters take (:class:`psu_conformance.adapter.Case`)."""
         return {
             "variant": self.variant,
             "x": self.x.copy(),
