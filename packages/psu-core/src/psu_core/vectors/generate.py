@@ -53,8 +53,9 @@ class Spec:
             return None
         if self.preset == "free":
             return FREE_RESET_SCALE
-        # The published code: gamma = theta in PSU, gamma = 1 in IPSU and RPSU (SPEC §7).
-        return self.threshold if self.variant == "psu" else 1.0
+        # The published code (SPEC §7): PSU multiplies its reset by the threshold itself (tied),
+        # IPSU and RPSU use gamma = 1.
+        return None if self.variant == "psu" else 1.0
 
     @property
     def id(self) -> str:
