@@ -100,7 +100,7 @@ def test_presets_mean_what_the_spec_says():
         if c.preset == "tied":
             assert c.reset_scale is None
         elif c.preset == "reference":
-            assert c.reset_scale == (c.threshold if c.variant == "psu" else 1.0)
+            assert c.reset_scale == (None if c.variant == "psu" else 1.0)  # SPEC §7: PSU tied, others 1
         else:
             assert c.reset_scale is not None and c.reset_scale != c.threshold
 
