@@ -129,6 +129,7 @@ def test_no_retracing_for_same_shapes():
     psu_jax.psu(x1[:5], threshold=0.3, tau=3.5)
     mid = functional._run._cache_size()
     psu_jax.psu(x2[:5], threshold=0.9, tau=4.5)  # tau is a traced scalar inside: same program
+    psu_jax.psu(x2[:5], threshold=0.9, reset_scale=0.5)  # so are reset_scale and its tie
     assert mid == before + 1 and functional._run._cache_size() == mid
 
 

@@ -3,11 +3,31 @@
 Devices: ``"cpu"`` and ``"cuda"`` (JAX's ``gpu`` platform). float64 runs need
 ``jax_enable_x64``; the adapter turns it on when it is built, because the suite asks for float64
 and JAX would otherwise silently compute in float32.
+
+Shape buckets. JAX compiles one program per input shape, and the suite's golden cases come in
+about a hundred shapes per variant: compiled one by one they took minutes. So the adapter lays
+every case out on the host as ``[T_b, N_b]`` (neuron axes flattened in C order, then time padded
+at the end up to a power of two of at least 128, neurons padded at the end up to a power of four
+of at least 16) and calls the public API on that; it slices the results back on the host. This
+changes no value the suite checks:
+
+* every neuron is causal, so steps appended after ``T`` do not reach steps before it, and the
+  learned ``[T, T]`` matrix and bias are padded with zeros outside ``[:T, :T]``;
+* neurons are independent, and the sampled draw of neuron ``n`` at step ``t`` is Threefry of the
+  counter ``(n, t)`` with ``n`` the flat index, which padding at the end leaves unchanged;
+* the cotangent of a padded output is zero, so padded positions add exact zeros to the
+  ``dL/dthreshold``, ``dL/dalpha`` and ``dL/dbias`` sums.
+
+A bucket keeps the time-axis method ``choose_method`` picks for the real shape (else the case
+runs unpadded), and malformed input (wrong dtype or shapes) is passed through as given, so that
+the public API reports it about the caller's own shapes. All reshaping and padding is NumPy on
+the host: an eager JAX op on an exact shape would itself compile once per shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -19,6 +39,8 @@ from psu_jax import online as _online
 from psu_jax import random as _random
 
 _PLATFORM = {"cpu": "cpu", "cuda": "gpu"}
+_TIME_BUCKET_MIN = 128  # every golden T <= 128 shares one bucket (the dense method's range)
+_NEURON_BUCKET_MIN = 16
 
 
 def _device(device: str) -> jax.Device:
@@ -30,12 +52,74 @@ def _device(device: str) -> jax.Device:
         raise RuntimeError(f"JAX has no {device} device here: {exc}") from exc
 
 
+def _bucket(n: int, minimum: int, factor: int) -> int:
+    b = minimum
+    while b < n:
+        b *= factor
+    return b
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How a case's arrays sit in their bucket: ``x [T, *neuron_shape]`` as ``[T_b, N_b]``."""
+
+    shape: tuple[int, ...] | None  # x's shape, None when the case is passed through unpadded
+    num_steps: int = 0
+    num_neurons: int = 0
+    bucket_steps: int = 0
+    bucket_neurons: int = 0
+
+    def pad_x(self, a: Any) -> Any:
+        """``[T, *neuron_shape]`` -> ``[T_b, N_b]``, zeros after the end of time and of the neurons."""
+        if self.shape is None:
+            return a
+        a = np.reshape(a, (self.num_steps, self.num_neurons))
+        return np.pad(a, ((0, self.bucket_steps - self.num_steps), (0, self.bucket_neurons - self.num_neurons)))
+
+    def pad_time(self, a: Any) -> Any:
+        """``weight [T, T]`` / ``bias [T]``: zeros after ``T`` along every axis."""
+        if self.shape is None or a is None:
+            return a
+        return np.pad(a, [(0, self.bucket_steps - self.num_steps)] * np.ndim(a))
+
+    def unpad_x(self, a: Any) -> np.ndarray:
+        a = _np(a)
+        if self.shape is None:
+            return a
+        return a[: self.num_steps, : self.num_neurons].reshape(self.shape)
+
+    def unpad_time(self, a: Any) -> np.ndarray:
+        a = _np(a)
+        if self.shape is None:
+            return a
+        return a[tuple(slice(0, self.num_steps) for _ in range(a.ndim))]
+
+
+def _layout(case: dict[str, Any], platform: str) -> _Layout:
+    x, w, b = case["x"], case.get("weight"), case.get("bias")
+    if not (isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) and x.ndim >= 1 and x.size > 0):
+        return _Layout(None)
+    T = x.shape[0]
+    N = x.size // T
+    if (w is not None and np.shape(w) != (T, T)) or (b is not None and np.shape(b) != (T,)):
+        return _Layout(None)
+    Tb = _bucket(T, _TIME_BUCKET_MIN, 2)
+    Nb = _bucket(N, _NEURON_BUCKET_MIN, 4)
+    variant = case["variant"]
+    if variant in ("psu", "ipsu", "rpsu") and psu_jax.choose_method(variant, Tb, Nb, platform) != psu_jax.choose_method(
+        variant, T, N, platform
+    ):
+        return _Layout(None)
+    return _Layout(tuple(x.shape), T, N, Tb, Nb)
+
+
 def _put(a: Any, dtype: str, dev: jax.Device) -> Any:
-    # Floating arrays take the requested dtype; anything else passes through untouched so that the
-    # bad-input checks see what the caller gave.
+    # Floating arrays take the requested dtype, converted on the host (a conversion on the device
+    # would compile per shape); anything else passes through untouched so that the bad-input
+    # checks see what the caller gave.
     if isinstance(a, np.ndarray):
         if np.issubdtype(a.dtype, np.floating):
-            return jax.device_put(jnp.asarray(a, dtype=dtype), dev)
+            a = np.asarray(a, dtype=jnp.dtype(dtype))
         return jax.device_put(a, dev)
     return a
 
@@ -61,12 +145,12 @@ def _fn(variant: str) -> Callable[..., Any]:
     return fns[variant]
 
 
-def _args(case: dict[str, Any], dtype: str, dev: jax.Device) -> tuple[Any, Any, Any]:
-    """``(x, weight, bias)`` on the device; weight/bias None when the case has none."""
+def _args(case: dict[str, Any], lay: _Layout, dtype: str, dev: jax.Device) -> tuple[Any, Any, Any]:
+    """``(x, weight, bias)`` in their bucket on the device; weight/bias None when the case has none."""
     return (
-        _put(case["x"], dtype, dev),
-        _put(case.get("weight"), dtype, dev),
-        _put(case.get("bias"), dtype, dev),
+        _put(lay.pad_x(case["x"]), dtype, dev),
+        _put(lay.pad_time(case.get("weight")), dtype, dev),
+        _put(lay.pad_time(case.get("bias")), dtype, dev),
     )
 
 
@@ -103,32 +187,34 @@ class JaxAdapter:
 
     def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
         dev = _device(device)
+        lay = _layout(case, dev.platform)
         with jax.default_device(dev):
-            x, w, b = _args(case, dtype, dev)
+            x, w, b = _args(case, lay, dtype, dev)
             out = _fn(case["variant"])(
                 x, weight=w, bias=b, **_params(case),
                 return_membrane=True, validate=case.get("validate", False),
             )  # fmt: skip
-            result = {"spikes": _np(out.spikes), "membrane": _np(out.membrane)}
+            result = {"spikes": lay.unpad_x(out.spikes), "membrane": lay.unpad_x(out.membrane)}
             if out.reset is not None:
-                result["reset"] = _np(out.reset)
+                result["reset"] = lay.unpad_x(out.reset)
         return result
 
     def vjp(self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str) -> dict[str, Any]:
         dev = _device(device)
+        lay = _layout(case, dev.platform)
         with jax.default_device(dev):
             fn = _fn(case["variant"])
             params = _params(case)
             validate = case.get("validate", False)
-            x, w, b = _args(case, dtype, dev)
-            g = _put(np.asarray(grad_spikes, dtype=np.float64), dtype, dev)
+            x, w, b = _args(case, lay, dtype, dev)
+            g = _put(lay.pad_x(np.asarray(grad_spikes, dtype=np.float64)), dtype, dev)
             # threshold and alpha are differentiated as arrays; eager grad keeps their values
             # concrete, so the public API still checks them by value.
             scalars = {}
             for name in ("threshold", "surrogate_alpha"):
                 v = params.pop(name)
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    v = jax.device_put(jnp.asarray(v, dtype=dtype), dev)
+                    v = _put(np.asarray(v, dtype=np.float64), dtype, dev)
                 scalars[name] = v
             learned = {} if w is None and b is None else {"weight": w, "bias": b}
 
@@ -136,37 +222,42 @@ class JaxAdapter:
                 s = fn(diff["x"], **{**learned, **{k: diff[k] for k in learned}},
                        threshold=diff["threshold"], surrogate_alpha=diff["surrogate_alpha"],
                        validate=validate, **params)  # fmt: skip
-                return jnp.sum(s.astype(g.dtype) * g)
+                return jnp.sum(s * g)  # s is in g's dtype
 
             diff = {"x": x, **scalars, **learned}
             if not all(_differentiable(v) for v in diff.values()):
                 loss(diff)  # not differentiable (missing, integer, text): the public API raises
             grads = jax.grad(loss)(diff)
             result: dict[str, Any] = {
-                "x": _np(grads["x"]),
+                "x": lay.unpad_x(grads["x"]),
                 "threshold": float(grads["threshold"]),
                 "surrogate_alpha": float(grads["surrogate_alpha"]),
             }
             for k in learned:
-                result[k] = _np(grads[k])
+                result[k] = lay.unpad_time(grads[k])
         return result
 
     def online(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
         dev = _device(device)
+        lay = _layout(case, dev.platform)
         variant = case["variant"]
         with jax.default_device(dev):
-            x, w, b = _args(case, dtype, dev)
+            _, w, b = _args(case, lay, dtype, dev)
+            # The steps are fed from the host: slicing x on the device would compile per shape.
+            x = np.asarray(lay.pad_x(case["x"]), dtype=jnp.dtype(dtype))
             num_steps = int(x.shape[0]) if variant != "psu" else None
             state = _online.init_state(variant, tuple(x.shape[1:]), num_steps=num_steps, dtype=x.dtype)
+            # Committed to the device as every later state is: jit would compile the first step twice.
+            state = jax.device_put(state, dev)
             spikes, membrane, resets = [], [], []  # type: list[jax.Array], list[jax.Array], list[Any]
-            for t in range(x.shape[0]):
-                state, out = _online.step(state, x[t], weight=w, bias=b, **_params(case))
+            for t in range(case["x"].shape[0]):
+                state, out = _online.step(state, jax.device_put(x[t], dev), weight=w, bias=b, **_params(case))
                 spikes.append(out.spikes)
                 membrane.append(out.membrane)
                 resets.append(out.reset)
-            result = {"spikes": _np(jnp.stack(spikes)), "membrane": _np(jnp.stack(membrane))}
+            result = {"spikes": lay.unpad_x(spikes), "membrane": lay.unpad_x(membrane)}
             if case["reset"] == "sampled":
-                result["reset"] = _np(jnp.stack(resets))
+                result["reset"] = lay.unpad_x(resets)
         return result
 
     def threefry2x32(self, key0, key1, counter0, counter1, *, device: str) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +282,7 @@ class JaxAdapter:
         with jax.default_device(dev):
             fn = _fn(case["variant"])
             params = _params(case)
-            x, w, b = _args(case, dtype, dev)
+            x, w, b = _args(case, _Layout(None), dtype, dev)
             g = _put(np.asarray(grad_spikes, dtype=np.float64), dtype, dev)
             learned = () if w is None else (w, b)
 

@@ -49,11 +49,11 @@ class PSUOutput(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class _Config:
-    """What selects the computation (static). ``a`` and a fixed ``gamma`` are traced arguments,
-    so that calls differing only in ``tau`` or ``reset_scale`` share one compiled program."""
+    """What selects the computation (static). ``a``, a fixed ``gamma`` and ``tied`` (gamma tied
+    to the threshold, the gradient flowing through both) are traced arguments, so that calls
+    differing only in ``tau`` or ``reset_scale`` share one compiled program."""
 
     variant: str
-    tied: bool  # gamma tied to threshold (gradient flows through it)
     sampled: bool
     method: str
 
@@ -75,16 +75,15 @@ def _draw(p: jax.Array, words: jax.Array, t0: Any = 0) -> jax.Array:
     return (u < p).astype(p.dtype)
 
 
-def _gamma(cfg: _Config, threshold: jax.Array, gamma: jax.Array) -> jax.Array:
-    return threshold if cfg.tied else gamma
+def _gamma(tied: jax.Array, threshold: jax.Array, gamma: jax.Array) -> jax.Array:
+    return jnp.where(tied, threshold, gamma)
 
 
 # ----------------------------------------------------------------------------- PSU, fused scan
 # One pass over time forward and one backward: the memory-traffic floor for the recurrence form.
 
 
-def _psu_scan_forward(cfg, x, threshold, words, a, gamma):
-    gamma = _gamma(cfg, threshold, gamma)
+def _psu_scan_forward(cfg, x, words, a, gamma):
     u = _random.uniforms_from_words(words, x.shape[0], x.shape[1], x.dtype) if cfg.sampled else None
 
     def body(carry, inp):
@@ -105,9 +104,8 @@ def _psu_scan_forward(cfg, x, threshold, words, a, gamma):
     return v, p, p
 
 
-def _psu_scan_backward(cfg, gv, p, q, threshold, a, gamma):
+def _psu_scan_backward(gv, p, q, a, gamma):
     """Returns ``dL/dX`` and ``sum(c ⊙ Q)`` with ``c = Bᵀ gV`` (the tied-threshold term)."""
-    gamma = _gamma(cfg, threshold, gamma)
 
     def body(carry, inp):
         c, e, gv_next, cq = carry
@@ -125,12 +123,13 @@ def _psu_scan_backward(cfg, gv, p, q, threshold, a, gamma):
 # ----------------------------------------------------------------------------- forward / backward
 
 
-def _forward(cfg: _Config, x, threshold, weight, bias, words, a, gamma):
-    """``x`` is ``[T, N]`` in the compute dtype. Returns ``(v, p, q)``; ``p`` is None for IPSU."""
+def _forward(cfg: _Config, x, weight, bias, words, a, gamma):
+    """``x`` is ``[T, N]`` in the compute dtype, ``gamma`` the reset scale in effect. Returns
+    ``(v, p, q)``; ``p`` is None for IPSU."""
     m = cfg.method
     if cfg.variant == "psu":
         if m == "scan":
-            return _psu_scan_forward(cfg, x, threshold, words, a, gamma)
+            return _psu_scan_forward(cfg, x, words, a, gamma)
         h = leaky(x, a, m)
         p = jax.nn.sigmoid(h)
     elif cfg.variant == "rpsu":
@@ -138,25 +137,26 @@ def _forward(cfg: _Config, x, threshold, weight, bias, words, a, gamma):
         p = jax.nn.sigmoid(matmul(jnp.tril(weight), x) + bias[:, None])
     else:  # ipsu: the reset term decays the input itself
         h = matmul(jnp.tril(weight), x) + bias[:, None]
-        return h - _gamma(cfg, threshold, gamma) * decay(x, a, m), None, x
+        return h - gamma * decay(x, a, m), None, x
     q = _draw(p, words) if cfg.sampled else p
-    return h - _gamma(cfg, threshold, gamma) * decay(q, a, m), p, q
+    return h - gamma * decay(q, a, m), p, q
 
 
-def _core_fwd(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma):
-    v, p, q = _forward(cfg, x, threshold, weight, bias, words, a, gamma)
+def _core_fwd(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma, tied):
+    v, p, q = _forward(cfg, x, weight, bias, words, a, _gamma(tied, threshold, gamma))
     s = (v > threshold).astype(x.dtype)
     r = q if cfg.sampled else None
-    return (s, v, r), (x, v, p, q, threshold, alpha, weight, bias, a, gamma)
+    return (s, v, r), (x, v, p, q, threshold, alpha, weight, bias, a, gamma, tied)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _core(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma):
-    return _core_fwd(cfg, x, threshold, alpha, weight, bias, words, a, gamma)[0]
+def _core(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma, tied):
+    return _core_fwd(cfg, x, threshold, alpha, weight, bias, words, a, gamma, tied)[0]
 
 
 def _core_bwd(cfg: _Config, res, cotangents):
-    x, v, p, q, threshold, alpha, weight, bias, a, gamma = res
+    x, v, p, q, threshold, alpha, weight, bias, a, gamma, tied = res
+    gamma = _gamma(tied, threshold, gamma)
     g_s, g_v, _ = cotangents  # the drawn R is a constant: its cotangent is dropped
     dsdv, dsdalpha = _surrogate(v, threshold, alpha)
     gv_spike = g_s * dsdv
@@ -164,9 +164,8 @@ def _core_bwd(cfg: _Config, res, cotangents):
     m = cfg.method
     g_w = g_b = None
     if cfg.variant == "psu" and m == "scan":
-        g_x, cq = _psu_scan_backward(cfg, gv, p, q, threshold, a, gamma)
+        g_x, cq = _psu_scan_backward(gv, p, q, a, gamma)
     else:
-        gamma = _gamma(cfg, threshold, gamma)
         c = decay_t(gv, a, m)
         cq = jnp.sum(c * q)
         if cfg.variant == "psu":
@@ -183,8 +182,7 @@ def _core_bwd(cfg: _Config, res, cotangents):
             g_w = jnp.tril(jnp.einsum("tn,jn->tj", gv, x, precision=jax.lax.Precision.HIGHEST))
             g_b = jnp.sum(gv, axis=1)
     g_theta = -jnp.sum(gv_spike)
-    if cfg.tied:
-        g_theta = g_theta - cq
+    g_theta = jnp.where(tied, g_theta - cq, g_theta)  # tied: theta is also the reset scale
     g_alpha = jnp.sum(g_s * dsdalpha)
     g_w = None if weight is None or g_w is None else g_w.astype(weight.dtype)
     g_b = None if bias is None or g_b is None else g_b.astype(bias.dtype)
@@ -197,6 +195,7 @@ def _core_bwd(cfg: _Config, res, cotangents):
         None,
         None,
         None,
+        None,
     )
 
 
@@ -204,7 +203,7 @@ _core.defvjp(_core_fwd, _core_bwd)
 
 
 @partial(jax.jit, static_argnums=(0,))
-def _run(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma):
+def _run(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma, tied):
     """Reshape to ``[T, N]``, compute in float32 for half precision, call the custom_vjp core."""
     shape, dtype = x.shape, x.dtype
     cdt = jnp.promote_types(dtype, jnp.float32)
@@ -215,7 +214,7 @@ def _run(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma):
     b = None if bias is None else bias.astype(cdt)
     a = jnp.asarray(a, cdt)
     gamma = jnp.asarray(gamma, cdt)
-    s, v, r = _core(cfg, x2, thr, alp, w, b, words, a, gamma)
+    s, v, r = _core(cfg, x2, thr, alp, w, b, words, a, gamma, jnp.asarray(tied, bool))
     r = None if r is None else jax.lax.stop_gradient(r).astype(dtype).reshape(shape)
     return s.astype(dtype).reshape(shape), v.astype(dtype).reshape(shape), r
 
@@ -284,6 +283,12 @@ def _traceable_scalar(name: str, value: Any, placeholder: float) -> tuple[Any, A
             raise ValueError(f"{name} must be a finite number, got an array of shape {concrete.shape}")
         return float(concrete), value
     return concrete, value
+
+
+@jax.jit
+def _all_finite(x: jax.Array) -> jax.Array:
+    """``all(isfinite(x))``: one compiled program per shape rather than two eager ones."""
+    return jnp.all(jnp.isfinite(x))
 
 
 def _seed_for_checks(reset: Any, key_or_seed: Any) -> Any:
@@ -355,7 +360,7 @@ def _call(
                 "validate=True scans x for NaN/inf and needs a concrete x; call it outside jit "
                 "(under jit, use jax.experimental.checkify)"
             )
-        checks.check_finite(bool(jnp.all(jnp.isfinite(_concrete(x)))), "x")
+        checks.check_finite(bool(_all_finite(_concrete(x))), "x")
     sampled = reset == "sampled"
     words = _random.seed_words(key_or_seed) if sampled else None
     num_steps = int(x.shape[0])
@@ -366,13 +371,14 @@ def _call(
         method = choose_method(variant, num_steps, num_neurons, jax.default_backend())
     elif method not in METHODS:
         raise ValueError(f"method must be 'auto' or one of {METHODS}, got {method!r}")
-    cfg = _Config(variant=variant, tied=reset_scale is None, sampled=sampled, method=method)
+    cfg = _Config(variant=variant, sampled=sampled, method=method)
     a = np.float64(1.0 / float(tau))
     gamma = np.float64(0.0 if reset_scale is None else float(reset_scale))
+    tied = np.bool_(reset_scale is None)
     if weight is not None:
         weight = jnp.asarray(weight)
         bias = jnp.asarray(bias)
-    s, v, r = _run(cfg, x, thr, alpha, weight, bias, words, a, gamma)
+    s, v, r = _run(cfg, x, thr, alpha, weight, bias, words, a, gamma, tied)
     if return_membrane:
         return PSUOutput(s, v, r)
     return s

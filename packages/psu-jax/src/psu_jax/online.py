@@ -101,17 +101,18 @@ def init_state(
 
 @dataclasses.dataclass(frozen=True)
 class _StepConfig:
+    """Static; ``a``, a fixed ``gamma`` and ``tied`` are traced, as in :mod:`psu_jax.functional`."""
+
     variant: str
-    tied: bool
     sampled: bool
 
 
-def _step_impl(cfg: _StepConfig, state: OnlineState, x_t, threshold, weight, bias, words, a, gamma):
+def _step_impl(cfg: _StepConfig, state: OnlineState, x_t, threshold, weight, bias, words, a, gamma, tied):
     dtype = x_t.dtype
     cdt = state.h.dtype
     x = x_t.astype(cdt)
     thr = jnp.asarray(threshold).astype(cdt)
-    gamma = thr if cfg.tied else jnp.asarray(gamma, cdt)
+    gamma = jnp.where(tied, thr, jnp.asarray(gamma, cdt))
     a = jnp.asarray(a, cdt)
     t = state.t
     history = state.history
@@ -211,9 +212,10 @@ def step(
             )
     sampled = reset == "sampled"
     words = _random.seed_words(key_or_seed) if sampled else None
-    cfg = _StepConfig(variant, reset_scale is None, sampled)
+    cfg = _StepConfig(variant, sampled)
     a = np.float64(1.0 / float(tau))
     gamma = np.float64(0.0 if reset_scale is None else float(reset_scale))
+    tied = np.bool_(reset_scale is None)
     if weight is not None:
         weight, bias = jnp.asarray(weight), jnp.asarray(bias)
-    return _step_jit(cfg, state, x_t, thr, weight, bias, words, a, gamma)
+    return _step_jit(cfg, state, x_t, thr, weight, bias, words, a, gamma, tied)

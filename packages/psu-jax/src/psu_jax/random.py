@@ -15,6 +15,7 @@ counter ``(n, t)`` element-wise and ``out[0]`` is ``w0``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -37,10 +38,16 @@ def threefry2x32(key0: Any, key1: Any, counter0: Any, counter1: Any) -> tuple[ja
     """Threefry-2x32 with 20 rounds, element-wise over broadcast uint32 counters.
 
     ``key0``, ``key1`` are uint32 scalars; ``counter0``, ``counter1`` uint32 arrays of one shape.
-    Returns ``(w0, w1)``, uint32 arrays of that shape.
+    Returns ``(w0, w1)``, uint32 arrays of that shape. One compiled program per shape.
     """
-    key = jnp.stack([jnp.asarray(key0, jnp.uint32), jnp.asarray(key1, jnp.uint32)])
-    c0, c1 = jnp.broadcast_arrays(jnp.asarray(counter0, jnp.uint32), jnp.asarray(counter1, jnp.uint32))
+    # Converted before jit: a Python int above 2**31 is not a valid traced argument without x64.
+    return _threefry2x32(*(jnp.asarray(v, jnp.uint32) for v in (key0, key1, counter0, counter1)))
+
+
+@jax.jit
+def _threefry2x32(key0: jax.Array, key1: jax.Array, counter0: jax.Array, counter1: jax.Array):
+    key = jnp.stack([key0, key1])
+    c0, c1 = jnp.broadcast_arrays(counter0, counter1)
     out = threefry_2x32(key, jnp.stack([c0, c1]))
     return out[0], out[1]
 
@@ -95,9 +102,14 @@ def uniforms(key_or_seed: Any, shape: tuple[int, ...], dtype: Any = jnp.float32)
     shape = tuple(int(d) for d in shape)
     if len(shape) < 1:
         raise ValueError(f"shape must have a time axis, got {shape}")
+    return _uniforms(seed_words(key_or_seed), shape, jnp.dtype(dtype))
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def _uniforms(words: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
+    """One compiled program per (shape, dtype) instead of one eager op after another."""
     n = int(np.prod(shape[1:], dtype=np.int64))
-    u = uniforms_from_words(seed_words(key_or_seed), shape[0], n, dtype)
-    return u.reshape(shape)
+    return uniforms_from_words(words, shape[0], n, dtype).reshape(shape)
 
 
 def draw_resets(p: jax.Array, key_or_seed: Any) -> jax.Array:
