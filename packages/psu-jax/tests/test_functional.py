@@ -178,3 +178,6 @@ def test_choose_method():
     assert functional.choose_method("psu", 64, 2**17, "cpu") == "dense"
     assert functional.choose_method("psu", 256, 2**15, "cpu") == "scan"
     assert functional.choose_method("psu", 1024, 2**10, "gpu") == "associative"
+    assert functional.choose_method("ipsu", 1024, 2**14, "gpu") == "dense"
+    assert functional.choose_method("rpsu", 256, 2**16, "gpu") == "dense"
+    assert functional.choose_method("rpsu", 256, 2**16, "cpu") == "scan"

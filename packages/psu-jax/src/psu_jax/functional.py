@@ -304,17 +304,25 @@ def _seed_for_checks(reset: Any, key_or_seed: Any) -> Any:
 def choose_method(variant: str, num_steps: int, num_neurons: int, platform: str) -> str:
     """The time-axis method ``method="auto"`` picks.
 
-    Measured on a 2-core CPU, float32, PSU forward+backward (README "Speed"): the ``[T, T]``
+    CPU, measured on 2 cores, float32, PSU forward+backward (README "Speed"): the ``[T, T]``
     matrix product wins up to T = 64 (x2.3 over ``lax.scan`` at T = 8, N = 2^20; x1.3 at T = 64)
     and compiles fastest, because XLA's CPU matmul is vectorised and multithreaded while a scan
     runs T sequential loop steps; its work grows as T^2 and at T = 256 ``lax.scan`` wins (x1.2 -
-    x1.8). The crossover is put at T = 128. On a GPU the O(log T)-depth ``associative_scan``
-    replaces ``lax.scan`` for long sequences; the GPU choice has not been measured (no GPU was
-    available when it was made).
+    x1.8). The crossover is put at T = 128, for every variant (IPSU/RPSU at T = 1024,
+    N = 2^14: scan 0.69 s, dense 0.99 s forward+backward).
+
+    GPU (H200, T*N = 2^24, float32): PSU's O(log T)-depth ``associative_scan`` runs in
+    0.5 / 0.9 ms forward / forward+backward at T = 256 - 1024. IPSU and RPSU with it took
+    12 - 15 s on their first call from T = 256 (the compilation; the same programs compile in
+    about 1 s on a CPU), while ``dense`` ran them at T <= 64 in under 1 ms; they already multiply
+    by a learned ``[T, T]`` matrix, so the dense decay adds work of the same order. They take
+    ``dense`` at every T on a GPU (not yet measured there beyond T = 64).
     """
     if num_steps <= 128:
         return "dense"
-    return "scan" if platform == "cpu" else "associative"
+    if platform == "cpu":
+        return "scan"
+    return "associative" if variant == "psu" else "dense"
 
 
 def _call(
