@@ -1,5 +1,6 @@
 """Run by test_torch_triton.py in a subprocess with TRITON_INTERPRET=1 (set before triton is imported):
-the Triton kernels, on CPU tensors, against the eager recurrence and the psu-core reference."""
+the Triton kernels, on CPU tensors, against the eager recurrence and the psu-core reference, in
+float64, float32 and (computed in float32 in-kernel) float16 and bfloat16."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ assert os.environ.get("TRITON_INTERPRET") == "1"
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from psu_torch_testlib import HALF_PARAMS, half_case, half_errors  # noqa: E402
 
 from psu_core import reference  # noqa: E402
 from psu_torch import _eager, _triton  # noqa: E402
@@ -65,8 +67,51 @@ def public_api_matches_reference() -> None:
         assert abs(al.grad.item() - grads.surrogate_alpha) <= 1e-9 * max(1.0, abs(grads.surrogate_alpha))
 
 
+def half_kernels_match_float32_eager() -> None:
+    # Half-precision X and G go into the kernels as they are; the float32 eager recurrence on the
+    # upcast values is what they compute, up to the rounding of the stored outputs.
+    rs = np.random.default_rng(2)
+    a, th, gamma = 1 / 1.7, 0.6, 0.8
+    for dt in (torch.bfloat16, torch.float16):
+        for T, N, seed, tied in ((7, 600, None, True), (5, 40, 2**64 - 3, False)):
+            x = torch.tensor(rs.normal(size=(T, N)) * 1.5).to(dt)
+            g = torch.tensor(rs.normal(size=(T, N))).to(dt)
+            gm = th if tied else gamma
+            S1, V1, R1 = _eager.psu_forward_recurrence(x.float(), a, gm, th, seed, True)
+            S2, V2, R2 = _triton.psu_forward(x, a, gm, th, seed, True)
+            assert S2.dtype == V2.dtype == dt
+            assert torch.equal(S2.float(), S1), "spikes differ"
+            eps = torch.finfo(dt).eps  # the rounding of the stored output, twice over
+            torch.testing.assert_close(V2.float(), V1, rtol=eps, atol=1e-5)
+            if seed is not None:
+                assert torch.equal(R1, R2), "reset draws differ"
+            b1 = _eager.psu_backward_recurrence(x.float(), g.float(), R1, a, gm, th, 2.5, True, tied)
+            b2 = _triton.psu_backward(x, g, R2, a, gm, th, 2.5, True, tied)
+            assert b2[0].dtype == dt
+            torch.testing.assert_close(b2[0].float(), b1[0], rtol=eps, atol=1e-4)
+            for u, v in zip(b1[1:], b2[1:], strict=True):
+                assert v.dtype == torch.float32
+                torch.testing.assert_close(v, u, rtol=1e-4, atol=1e-4)
+
+
+def half_public_api_within_tolerance() -> None:
+    # The case on which half-precision arithmetic misses SPEC §9's tolerances (test_torch_half.py).
+    for dt in (torch.bfloat16, torch.float16):
+        inputs = half_case("psu", dt)
+        x = inputs[0].clone().requires_grad_(True)
+        th = torch.tensor(HALF_PARAMS["threshold"], dtype=torch.float64, requires_grad=True)
+        al = torch.tensor(HALF_PARAMS["surrogate_alpha"], dtype=torch.float64, requires_grad=True)
+        s, v = F.psu(x, **dict(HALF_PARAMS, threshold=th, surrogate_alpha=al), impl="triton", return_membrane=True)
+        s.backward(inputs[3])
+        grads = {"x": x.grad, "threshold": th.grad, "surrogate_alpha": al.grad}
+        errors = half_errors("psu", dt, inputs, s, v, grads)
+        assert max(errors.values()) <= 1.0, (dt, errors)
+
+
 if __name__ == "__main__":
     kernels_match_eager()
     public_api_matches_reference()
+    half_kernels_match_float32_eager()
+    half_public_api_within_tolerance()
     print("TRITON-INTERPRET-OK")
     sys.exit(0)

@@ -4,9 +4,11 @@ Each neuron is one forward operator and one backward operator, tied together wit
 ``torch.library.register_autograd`` (a custom autograd function that ``torch.compile`` treats as
 one opaque node: no graph breaks, no tracing into the time loop).
 
-Every operator takes ``X`` as a ``[T, N]`` matrix in the compute dtype (float32 or float64; half
-precision is upcast by the caller, so accumulation is float32) and saves only ``X`` (plus ``W``,
-``b`` and, in sampled mode, the drawn resets as ``bool``) for backward, which recomputes the rest.
+Every operator takes ``X`` as a ``[T, N]`` matrix in any floating dtype and saves only ``X`` (plus
+``W``, ``b`` and, in sampled mode, the drawn resets as ``bool``) for backward, which recomputes the
+rest. Half precision is computed in float32 (:mod:`psu_torch._precision`): the eager forms get
+``X``, ``W``, ``b`` and ``G`` upcast on entry, the Triton kernels upcast in registers; ``S``, ``V``
+and ``dL/dX`` come back in ``X.dtype``, ``dL/dW`` and ``dL/db`` in the dtype of ``W`` and ``b``.
 
 Outputs: spikes ``S`` (differentiable through the arctan surrogate), membrane ``V`` and resets
 ``R`` (for inspection; an empty tensor when not requested; no gradient flows back through them).
@@ -22,13 +24,14 @@ import torch
 from torch import Tensor
 
 from psu_torch import _eager
+from psu_torch._precision import compute_dtype
 
 _IMPLS_PSU = ("auto", "recurrence", "chunked", "dense", "triton")
 _EMPTY = (0,)
 
 
 def _no_autocast(fn):
-    """Run an operator body in its inputs' dtype whatever autocast state the caller is in
+    """Run an operator body in its compute dtype whatever autocast state the caller is in
     (autocast would otherwise recast the float32 GEMMs inside to half precision)."""
 
     @functools.wraps(fn)
@@ -40,20 +43,27 @@ def _no_autocast(fn):
 
 
 def _psu_impl(impl: str, X: Tensor):
+    """``(forward, backward, cd)``: the PSU form and the dtype to hand it ``X`` and ``G`` in."""
     if impl == "auto":
         # Resolved here, inside the operator, so that torch.compile never traces the choice.
         impl = _eager.choose_psu_impl(X.shape[0], X.shape[1])
+    cd = compute_dtype(X.dtype)
     if impl == "recurrence":
-        return _eager.psu_forward_recurrence, _eager.psu_backward_recurrence
+        return _eager.psu_forward_recurrence, _eager.psu_backward_recurrence, cd
     if impl == "chunked":
-        return _eager.psu_forward_chunked, _eager.psu_backward_chunked
+        return _eager.psu_forward_chunked, _eager.psu_backward_chunked, cd
     if impl == "dense":
-        return _eager.psu_forward_dense, _eager.psu_backward_dense
+        return _eager.psu_forward_dense, _eager.psu_backward_dense, cd
     if impl == "triton":
         from psu_torch import _triton
 
-        return _triton.psu_forward, _triton.psu_backward
+        # The kernels read half precision as it is (half the memory traffic) and upcast in registers.
+        return _triton.psu_forward, _triton.psu_backward, X.dtype
     raise ValueError(f"impl must be one of {_IMPLS_PSU} here, got {impl!r}")
+
+
+def _as(t: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    return None if t is None else t.to(dtype)
 
 
 def _seed(sampled: bool, seed_lo: int, seed_hi: int) -> int | None:
@@ -109,9 +119,9 @@ def psu_forward(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """PSU forward: ``(S, V or empty, R as bool or empty)`` for ``X [T, N]``."""
     th = float(theta)
-    fwd, _ = _psu_impl(impl, X)
-    S, V, R = fwd(X, a, _gamma(th, reset_scale), th, _seed(sampled, seed_lo, seed_hi), want_v)
-    return S, _or_empty(V, X), _or_empty(R, X, torch.bool)
+    fwd, _, cd = _psu_impl(impl, X)
+    S, V, R = fwd(X.to(cd), a, _gamma(th, reset_scale), th, _seed(sampled, seed_lo, seed_hi), want_v)
+    return S.to(X.dtype), _or_empty(_as(V, X.dtype), X), _or_empty(R, X, torch.bool)
 
 
 @psu_forward.register_fake
@@ -129,11 +139,12 @@ def psu_backward(
 ) -> tuple[Tensor, Tensor]:
     """PSU backward: ``(dL/dX, [sum(gV (V-theta)), sum(gV), sum(gV B Q)])``."""
     th, al = float(theta), float(alpha)
-    _, bwd = _psu_impl(impl, X)
+    _, bwd, cd = _psu_impl(impl, X)
     dX, *vals = bwd(
-        X, G.contiguous(), R if sampled else None, a, _gamma(th, reset_scale), th, al, need_scalars, reset_scale is None
+        X.to(cd), G.to(cd).contiguous(), R if sampled else None, a, _gamma(th, reset_scale), th, al, need_scalars,
+        reset_scale is None,
     )
-    return dX, _scalars(vals, X)
+    return dX.to(X.dtype), _scalars(vals, X)
 
 
 @psu_backward.register_fake
@@ -171,8 +182,9 @@ def ipsu_forward(
 ) -> tuple[Tensor, Tensor]:
     """IPSU forward: ``V = ((W ⊙ M) - gamma B) X + b`` (one GEMM); ``(S, V or empty)``."""
     th = float(theta)
-    S, V = _eager.ipsu_forward(X, W, b, a, _gamma(th, reset_scale), th, want_v)
-    return S, _or_empty(V, X)
+    cd = compute_dtype(X.dtype)
+    S, V = _eager.ipsu_forward(X.to(cd), W.to(cd), b.to(cd), a, _gamma(th, reset_scale), th, want_v)
+    return S.to(X.dtype), _or_empty(_as(V, X.dtype), X)
 
 
 @ipsu_forward.register_fake
@@ -188,8 +200,11 @@ def ipsu_backward(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """IPSU backward: ``(dL/dX, dL/dW, dL/db, scalars)``."""
     th, al = float(theta), float(alpha)
-    dX, dW, db, *vals = _eager.ipsu_backward(X, G.contiguous(), W, b, a, _gamma(th, reset_scale), th, al, need_scalars)
-    return dX, dW, db, _scalars(vals, X)
+    cd = compute_dtype(X.dtype)
+    dX, dW, db, *vals = _eager.ipsu_backward(
+        X.to(cd), G.to(cd).contiguous(), W.to(cd), b.to(cd), a, _gamma(th, reset_scale), th, al, need_scalars
+    )
+    return dX.to(X.dtype), dW.to(W.dtype), db.to(b.dtype), _scalars(vals, X)
 
 
 @ipsu_backward.register_fake
@@ -227,8 +242,11 @@ def rpsu_forward(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """RPSU forward: ``P = sigma((W ⊙ M) X + b)``, ``V = A X - gamma B Q``; ``(S, V, R)``."""
     th = float(theta)
-    S, V, R = _eager.rpsu_forward(X, W, b, a, _gamma(th, reset_scale), th, _seed(sampled, seed_lo, seed_hi), want_v)
-    return S, _or_empty(V, X), _or_empty(R, X, torch.bool)
+    cd = compute_dtype(X.dtype)
+    S, V, R = _eager.rpsu_forward(
+        X.to(cd), W.to(cd), b.to(cd), a, _gamma(th, reset_scale), th, _seed(sampled, seed_lo, seed_hi), want_v
+    )
+    return S.to(X.dtype), _or_empty(_as(V, X.dtype), X), _or_empty(R, X, torch.bool)
 
 
 @rpsu_forward.register_fake
@@ -246,10 +264,12 @@ def rpsu_backward(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """RPSU backward: ``(dL/dX, dL/dW, dL/db, scalars)``."""
     th, al = float(theta), float(alpha)
+    cd = compute_dtype(X.dtype)
     dX, dW, db, *vals = _eager.rpsu_backward(
-        X, G.contiguous(), R if sampled else None, W, b, a, _gamma(th, reset_scale), th, al, need_scalars
+        X.to(cd), G.to(cd).contiguous(), R if sampled else None, W.to(cd), b.to(cd), a, _gamma(th, reset_scale), th, al,
+        need_scalars,
     )
-    return dX, dW, db, _scalars(vals, X)
+    return dX.to(X.dtype), dW.to(W.dtype), db.to(b.dtype), _scalars(vals, X)
 
 
 @rpsu_backward.register_fake

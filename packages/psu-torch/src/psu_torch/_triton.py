@@ -12,18 +12,30 @@ forward recompute and its reverse sweep. The recurrences are those of :mod:`psu_
                c = a c + g_{j+1};  k = g - gamma a c p (1 - p);  e = k + a e  (= dL/dX)
 
 Sampled resets draw Threefry-2x32-20 in-kernel in ``uint32`` (counter ``(n, t)``), bit-identical to
-:mod:`psu_torch.random`. Scalars travel in a small tensor of the compute dtype, so float64 runs
-keep float64 constants. Under ``TRITON_INTERPRET=1`` the same kernels run on CPU tensors, which is
-how they are tested on machines without a GPU.
+:mod:`psu_torch.random`. Scalars travel in a small tensor of the compute dtype
+(:func:`psu_torch._precision.compute_dtype`), so float64 runs keep float64 constants and every
+arithmetic operation takes that dtype: half-precision ``X`` and ``G`` are loaded as they are and
+converted in registers, the states, the scratch passes (``g``, ``p``) and the partial sums are
+float32, and only ``S``, ``V`` and ``dL/dX`` are rounded to the input's dtype when stored.
+
+The number of steps ``T`` is a compile-time constant: each sequence length compiles its own
+kernels (once, then from Triton's cache), and the loops over time have bounds that Triton's
+interpreter can index on every 3.x release (3.6 wraps a runtime integer argument in a
+one-element array that ``range`` cannot take under NumPy >= 2.4).
+
+Under ``TRITON_INTERPRET=1`` the same kernels run on CPU tensors, which is how they are tested on
+machines without a GPU.
 """
 
-from __future__ import annotations
-
+# No "from __future__ import annotations" here: Triton 3.0's interpreter recognises a constexpr
+# parameter only by an evaluated annotation (tl.constexpr), not by the string "tl.constexpr".
 import math
 
 import torch
 import triton
 import triton.language as tl
+
+from psu_torch._precision import compute_dtype
 
 _HALF_PI = math.pi / 2
 _BLOCK = 512
@@ -86,13 +98,13 @@ def _sigmoid(z):
 
 @triton.jit
 def _psu_fwd_kernel(
-    X, S, V, R, PARAMS, KEY, N, T,
+    X, S, V, R, PARAMS, KEY, N, T: tl.constexpr,
     WANT_V: tl.constexpr, SAMPLED: tl.constexpr, BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    a = tl.load(PARAMS + 0)
+    a = tl.load(PARAMS + 0)  # the compute dtype: float32 for half-precision X
     gamma = tl.load(PARAMS + 1)
     limit = tl.load(PARAMS + 2)
     zero = tl.zeros([BLOCK], dtype=a.dtype)
@@ -105,7 +117,7 @@ def _psu_fwd_kernel(
         c0 = offs.to(tl.uint32)
     for t in range(0, T):
         base = tl.cast(t, tl.int64) * N
-        x = tl.load(X + base + offs, mask=mask, other=0.0)
+        x = tl.load(X + base + offs, mask=mask, other=0.0).to(a.dtype)
         r = q + a * r
         h = x + a * h
         p = _sigmoid(a * h)
@@ -118,14 +130,15 @@ def _psu_fwd_kernel(
         else:
             q = p
         w = h - gamma * r
-        tl.store(S + base + offs, (w > limit).to(a.dtype), mask=mask)
+        # (bool -> compute dtype -> output dtype: Triton's interpreter cannot cast bool to bfloat16)
+        tl.store(S + base + offs, (w > limit).to(a.dtype).to(S.dtype.element_ty), mask=mask)
         if WANT_V:
-            tl.store(V + base + offs, a * w, mask=mask)
+            tl.store(V + base + offs, (a * w).to(V.dtype.element_ty), mask=mask)
 
 
 @triton.jit
 def _psu_bwd_kernel(
-    X, G, R, GV, PP, PARTIAL, PARAMS, N, T,
+    X, G, R, GV, PP, DX, PARTIAL, PARAMS, N, T: tl.constexpr,
     SAMPLED: tl.constexpr, TIED: tl.constexpr, NEED_SCALARS: tl.constexpr, BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -145,8 +158,8 @@ def _psu_bwd_kernel(
     acc1 = zero
     for t in range(0, T):
         base = tl.cast(t, tl.int64) * N
-        x = tl.load(X + base + offs, mask=mask, other=0.0)
-        gs = tl.load(G + base + offs, mask=mask, other=0.0)
+        x = tl.load(X + base + offs, mask=mask, other=0.0).to(a.dtype)
+        gs = tl.load(G + base + offs, mask=mask, other=0.0).to(a.dtype)
         r = q + a * r
         h = x + a * h
         p = _sigmoid(a * h)
@@ -175,19 +188,22 @@ def _psu_bwd_kernel(
         k = g - gamma * a * (c * (p - p * p))
         c = g + a * c
         e = k + a * e
-        tl.store(GV + base + offs, e, mask=mask)
+        tl.store(DX + base + offs, e.to(DX.dtype.element_ty), mask=mask)
     if NEED_SCALARS:
         tl.store(PARTIAL + pid * 2 + 0, tl.sum(acc0, axis=0))
         tl.store(PARTIAL + pid * 2 + 1, tl.sum(acc1, axis=0))
 
 
+_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+
+
 def _params(values: list[float], X: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(values, dtype=X.dtype, device=X.device)
+    return torch.tensor(values, dtype=compute_dtype(X.dtype), device=X.device)
 
 
 def _check(X: torch.Tensor) -> None:
-    if X.dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"the Triton kernels compute in float32 or float64, got {X.dtype}")
+    if X.dtype not in _DTYPES:
+        raise ValueError(f"the Triton kernels take float64, float32, float16 or bfloat16, got {X.dtype}")
     if not X.is_contiguous():
         raise ValueError("the Triton kernels need a contiguous [T, N] input")
 
@@ -195,7 +211,9 @@ def _check(X: torch.Tensor) -> None:
 def psu_forward(
     X: torch.Tensor, a: float, gamma: float, theta: float, seed: int | None, want_v: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """PSU forward in one fused kernel: ``(S, V or None, R as bool or None)`` for ``X [T, N]``."""
+    """PSU forward in one fused kernel: ``(S, V or None, R as bool or None)`` for ``X [T, N]``.
+
+    ``S`` and ``V`` come in ``X.dtype``; half-precision ``X`` is computed in float32 in-kernel."""
     _check(X)
     T, N = X.shape
     S = torch.empty_like(X)
@@ -227,28 +245,33 @@ def psu_backward(
     need_scalars: bool,
     tied: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-    """PSU vector-Jacobian product in one fused kernel (see the module docstring)."""
+    """PSU vector-Jacobian product in one fused kernel (see the module docstring).
+
+    ``dL/dX`` comes in ``X.dtype``, the scalar sums in the compute dtype."""
     _check(X)
     T, N = X.shape
     s = 0.5 * alpha
-    GV = torch.empty_like(X)
+    cd = compute_dtype(X.dtype)
     if N == 0:
-        z = torch.zeros((), dtype=X.dtype, device=X.device)
-        return GV, (z if need_scalars else None), (z if need_scalars else None), (z if need_scalars else None)
-    PP = torch.empty_like(X)
+        z = torch.zeros((), dtype=cd, device=X.device) if need_scalars else None
+        return torch.empty_like(X), z, z, z
+    # Scratch in the compute dtype: g = a gV (for float32/float64 overwritten by dL/dX in place) and p.
+    GV = torch.empty(X.shape, dtype=cd, device=X.device)
+    PP = torch.empty(X.shape, dtype=cd, device=X.device)
+    DX = GV if cd == X.dtype else torch.empty_like(X)
     n_blocks = triton.cdiv(N, _BLOCK)
-    partial = torch.zeros((n_blocks, 2), dtype=X.dtype, device=X.device)
+    partial = torch.zeros((n_blocks, 2), dtype=cd, device=X.device)
     k2s = (_HALF_PI * alpha * a) ** 2 / (a * s)
     R8 = R.view(torch.int8) if R is not None else None
     _psu_bwd_kernel[(n_blocks,)](
-        X, G.contiguous(), R8 if R8 is not None else X, GV, PP, partial,
+        X, G.contiguous(), R8 if R8 is not None else X, GV, PP, DX, partial,
         _params([a, gamma, theta / a, 1.0 / (a * s), k2s, 1.0 / a], X), N, T,
         SAMPLED=R is not None, TIED=tied, NEED_SCALARS=need_scalars, BLOCK=_BLOCK,
     )
     if not need_scalars:
-        return GV, None, None, None
+        return DX, None, None, None
     sums = partial.sum(dim=0)
-    zero = torch.zeros((), dtype=X.dtype, device=X.device)
+    zero = torch.zeros((), dtype=cd, device=X.device)
     if tied:
-        return GV, sums[0], sums[1], zero  # sum(gV) + sum(gV B Q) together
-    return GV, sums[0], sums[1] / a, zero
+        return DX, sums[0], sums[1], zero  # sum(gV) + sum(gV B Q) together
+    return DX, sums[0], sums[1] / a, zero

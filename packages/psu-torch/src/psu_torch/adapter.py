@@ -87,6 +87,11 @@ class TorchAdapter:
     def dtypes(self, device: str) -> list[str]:
         if device == "cuda":
             return ["float64", "float32", "float16", "bfloat16"]
+        # Half precision on CPU is checked by tests/test_torch_half.py and not listed here yet: 11
+        # bfloat16 IPSU golden cases miss SPEC §9's tolerance even for the float64 reference itself
+        # run on their bfloat16-rounded inputs (the rounding of the inputs, not the arithmetic;
+        # psu-torch's results equal that reference's), on CPU as on CUDA. Listing float16 and
+        # bfloat16 here waits for golden inputs that are exact in half precision.
         return ["float64", "float32"]
 
     def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:

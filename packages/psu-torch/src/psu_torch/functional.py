@@ -39,7 +39,6 @@ from psu_torch import _autograd
 __all__ = ["psu", "ipsu", "rpsu", "IMPLS"]
 
 IMPLS = ("auto", "recurrence", "chunked", "dense", "triton")
-_HALF = (torch.float16, torch.bfloat16)
 
 
 def _scalar_value(name: str, value: Any) -> Any:
@@ -83,7 +82,7 @@ def _validate(variant: str, x: Any, weight: Any, bias: Any, tau, threshold, rese
         bias_shape=None if bias is None else tuple(bias.shape),
         reset=reset,
         seed=seed,
-    )
+    ).T
     if validate:
         checks.check_finite(bool(torch.isfinite(x).all()))
     return T
@@ -127,19 +126,15 @@ def _resolve_learned_impl(variant: str, impl: str) -> None:
         )
 
 
-def _compute_dtype(x: torch.Tensor) -> torch.dtype:
-    # Half precision is computed (and accumulated) in float32.
-    return torch.float32 if x.dtype in _HALF else x.dtype
-
-
 def _pack(x: torch.Tensor, S, V, R, return_membrane: bool, return_reset: bool):
+    # The operators return S and V in x.dtype (half precision computed in float32 inside them).
     shape, dtype = x.shape, x.dtype
-    spikes = S.to(dtype).reshape(shape)
+    spikes = S.reshape(shape)
     if not (return_membrane or return_reset):
         return spikes
     out = [spikes]
     if return_membrane:
-        out.append(V.detach().to(dtype).reshape(shape))
+        out.append(V.detach().reshape(shape))
     if return_reset:
         out.append(None if R is None else R.to(dtype).reshape(shape))
     return tuple(out)
@@ -185,8 +180,7 @@ def psu(
     T = _validate("psu", x, weight, bias, tau, threshold, reset_scale, surrogate_alpha, reset, seed, validate)
     N = x.numel() // T if T else 0
     impl = _resolve_psu_impl(impl, x, T, N)
-    cd = _compute_dtype(x)
-    X = x.reshape(T, N).to(cd).contiguous()
+    X = x.reshape(T, N).contiguous()
     S, V, R = _autograd.psu_forward(
         X,
         _scalar_tensor(threshold, X),
@@ -225,12 +219,11 @@ def ipsu(
     T = _validate("ipsu", x, weight, bias, tau, threshold, reset_scale, surrogate_alpha, reset, seed, validate)
     _resolve_learned_impl("ipsu", impl)
     N = x.numel() // T
-    cd = _compute_dtype(x)
-    X = x.reshape(T, N).to(cd).contiguous()
+    X = x.reshape(T, N).contiguous()
     S, V = _autograd.ipsu_forward(
         X,
-        weight.to(cd),
-        bias.to(cd),
+        weight,
+        bias,
         _scalar_tensor(threshold, X),
         _scalar_tensor(surrogate_alpha, X),
         1.0 / float(tau),
@@ -264,12 +257,11 @@ def rpsu(
     T = _validate("rpsu", x, weight, bias, tau, threshold, reset_scale, surrogate_alpha, reset, seed, validate)
     _resolve_learned_impl("rpsu", impl)
     N = x.numel() // T
-    cd = _compute_dtype(x)
-    X = x.reshape(T, N).to(cd).contiguous()
+    X = x.reshape(T, N).contiguous()
     S, V, R = _autograd.rpsu_forward(
         X,
-        weight.to(cd),
-        bias.to(cd),
+        weight,
+        bias,
         _scalar_tensor(threshold, X),
         _scalar_tensor(surrogate_alpha, X),
         1.0 / float(tau),

@@ -24,10 +24,9 @@ import torch
 
 from psu_core import checks
 from psu_torch import random as prandom
+from psu_torch._precision import compute_dtype
 
 __all__ = ["OnlineState", "StepOutput", "OnlineStepper"]
-
-_HALF = (torch.float16, torch.bfloat16)
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ class OnlineStepper:
         n = 1
         for d in neuron_shape:
             n *= int(d)
-        cd = torch.float32 if dtype in _HALF else dtype
+        cd = compute_dtype(dtype)  # the state of a half-precision stream is float32
         zeros = torch.zeros(n, dtype=cd, device=device)
         history = None if self.T is None else torch.zeros((self.T, n), dtype=cd, device=device)
         return OnlineState(0, zeros, zeros, zeros, history)
