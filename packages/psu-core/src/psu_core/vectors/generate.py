@@ -1,7 +1,9 @@
 """Deterministic generation of the golden vectors (SPEC §10) from the float64 reference.
 
 Inputs come from a fixed NumPy ``Generator`` (PCG64, whose stream NumPy keeps stable) and are
-rounded to 4 decimals, so the files stay small. They are drawn one time step at a time through the
+rounded to 8 significant bits (:func:`half_exact`), so that they are exact in bfloat16 and float16:
+a half-precision port then starts from the very inputs the reference used, and only its own
+arithmetic separates it from the vectors. They are drawn one time step at a time through the
 online stepper: whenever a neuron's membrane lands within ``MEMBRANE_MARGIN`` of the threshold, or
 its uniform draw within ``DRAW_MARGIN`` of its reset probability, that neuron's input at that step
 is drawn again. Every quantity at step ``t`` depends only on inputs up to ``t``, so fixing step
@@ -94,10 +96,23 @@ def plan() -> Iterator[Spec]:
                 )
 
 
+#: Below float16's smallest normal number an input is stored as 0 (exact in every dtype).
+HALF_TINY = 2.0**-14
+
+
+def half_exact(a: np.ndarray) -> np.ndarray:
+    """``a`` rounded to 8 significant bits (bfloat16's precision; ties to even), values below
+    ``2^-14`` in magnitude flushed to 0: exactly representable in bfloat16, float16, float32 and
+    float64 (the inputs stay far below float16's largest value)."""
+    m, e = np.frexp(np.asarray(a, dtype=np.float64))
+    out = np.ldexp(np.round(m * 256.0) / 256.0, e)
+    return np.where(np.abs(out) < HALF_TINY, 0.0, out)
+
+
 def _draw_x(gen: np.random.Generator, spec: Spec, size: int) -> np.ndarray:
     # Scale so that spikes are neither rare nor everywhere: the steady state of h is x / (tau - 1).
     mean = (spec.tau - 1.0) * (1.1 * spec.threshold + 0.3)
-    return np.round(gen.normal(mean, (spec.tau - 1.0) * 0.9, size=size), 4)
+    return half_exact(gen.normal(mean, (spec.tau - 1.0) * 0.9, size=size))
 
 
 def _learned(gen: np.random.Generator, spec: Spec) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -110,7 +125,7 @@ def _learned(gen: np.random.Generator, spec: Spec) -> tuple[np.ndarray | None, n
     w = gen.normal(0.0, np.sqrt(2.0 / T), size=(T, T))
     w = w + (1.0 if spec.variant == "ipsu" else 0.5) * np.eye(T)
     b = gen.normal(0.3 if spec.variant == "ipsu" else 0.0, 0.5, size=T)
-    return np.round(w, 4), np.round(b, 4)
+    return half_exact(w), half_exact(b)
 
 
 def _inputs(gen: np.random.Generator, spec: Spec, w, b) -> np.ndarray:
@@ -150,7 +165,7 @@ def _inputs(gen: np.random.Generator, spec: Spec, w, b) -> np.ndarray:
 def make_case(spec: Spec, gen: np.random.Generator) -> dict[str, Any]:
     w, b = _learned(gen, spec)
     x = _inputs(gen, spec, w, b)
-    g = np.round(gen.normal(0.0, 1.0, size=x.shape), 4)
+    g = half_exact(gen.normal(0.0, 1.0, size=x.shape))
     params = {
         "tau": spec.tau,
         "threshold": spec.threshold,
