@@ -4,8 +4,8 @@ Devices: ``"cpu"`` and ``"cuda"`` (JAX's ``gpu`` platform). float64 runs need
 ``jax_enable_x64``; the adapter turns it on when it is built, because the suite asks for float64
 and JAX would otherwise silently compute in float32.
 
-Shape buckets. JAX compiles one program per input shape, and the suite's golden cases come in
-about a hundred shapes per variant: compiled one by one they took minutes. So the adapter lays
+Shape buckets. JAX compiles one program per input shape, and the suite's two hundred golden
+cases come in some forty shapes per variant: compiled one by one they took minutes. So the adapter lays
 every case out on the host as ``[T_b, N_b]`` (neuron axes flattened in C order, then time padded
 at the end up to a power of two of at least 128, neurons padded at the end up to a power of four
 of at least 16) and calls the public API on that; it slices the results back on the host. This
@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import psu_jax
+from psu_core import checks
 from psu_jax import online as _online
 from psu_jax import random as _random
 
@@ -106,22 +107,23 @@ def _layout(case: dict[str, Any], platform: str) -> _Layout:
     Tb = _bucket(T, _TIME_BUCKET_MIN, 2)
     Nb = _bucket(N, _NEURON_BUCKET_MIN, 4)
     variant = case["variant"]
-    if variant in ("psu", "ipsu", "rpsu") and psu_jax.choose_method(variant, Tb, Nb, platform) != psu_jax.choose_method(
-        variant, T, N, platform
-    ):
-        return _Layout(None)
+    if variant in checks.VARIANTS:
+        if psu_jax.choose_method(variant, Tb, Nb, platform) != psu_jax.choose_method(variant, T, N, platform):
+            return _Layout(None)
     return _Layout(tuple(x.shape), T, N, Tb, Nb)
 
 
-def _put(a: Any, dtype: str, dev: jax.Device) -> Any:
+def _host(a: Any, dtype: str) -> Any:
     # Floating arrays take the requested dtype, converted on the host (a conversion on the device
     # would compile per shape); anything else passes through untouched so that the bad-input
     # checks see what the caller gave.
-    if isinstance(a, np.ndarray):
-        if np.issubdtype(a.dtype, np.floating):
-            a = np.asarray(a, dtype=jnp.dtype(dtype))
-        return jax.device_put(a, dev)
+    if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating):
+        return np.asarray(a, dtype=jnp.dtype(dtype))
     return a
+
+
+def _put(a: Any, dtype: str, dev: jax.Device) -> Any:
+    return jax.device_put(_host(a, dtype), dev) if isinstance(a, np.ndarray) else a
 
 
 def _params(case: dict[str, Any]) -> dict[str, Any]:
@@ -138,10 +140,7 @@ def _params(case: dict[str, Any]) -> dict[str, Any]:
 def _fn(variant: str) -> Callable[..., Any]:
     fns: dict[str, Callable[..., Any]] = {"psu": psu_jax.psu, "ipsu": psu_jax.ipsu, "rpsu": psu_jax.rpsu}
     if variant not in fns:
-        # Let the shared checks word the error exactly as every backend does.
-        from psu_core import checks
-
-        checks.check_variant(variant)
+        checks.check_variant(variant)  # words the error exactly as every backend does
     return fns[variant]
 
 
@@ -244,7 +243,7 @@ class JaxAdapter:
         with jax.default_device(dev):
             _, w, b = _args(case, lay, dtype, dev)
             # The steps are fed from the host: slicing x on the device would compile per shape.
-            x = np.asarray(lay.pad_x(case["x"]), dtype=jnp.dtype(dtype))
+            x = _host(lay.pad_x(case["x"]), dtype)
             num_steps = int(x.shape[0]) if variant != "psu" else None
             state = _online.init_state(variant, tuple(x.shape[1:]), num_steps=num_steps, dtype=x.dtype)
             # Committed to the device as every later state is: jit would compile the first step twice.
