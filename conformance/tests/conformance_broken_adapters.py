@@ -146,3 +146,47 @@ class HalfReference(ReferenceAdapter):
 
 def half_reference() -> HalfReference:
     return HalfReference()
+
+
+class _RenamedKeyword:
+    """The reference's functions, but ``rpsu`` spells ``surrogate_alpha`` as ``alpha``."""
+
+    def __init__(self) -> None:
+        from psu_core import reference
+
+        self._ref = reference
+
+        def rpsu(x, weight, bias, *, tau=2.0, threshold=1.0, reset_scale=None, alpha=2.0, reset="expected",  # type: ignore[no-untyped-def]
+                 seed=None, method="auto", return_membrane=False, return_reset=False, validate=False):  # fmt: skip
+            return reference.rpsu(x, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale,
+                                  surrogate_alpha=alpha, reset=reset, seed=seed, method=method,
+                                  return_membrane=return_membrane, return_reset=return_reset, validate=validate)  # fmt: skip
+
+        self.rpsu = rpsu
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ref, name)
+
+
+class RenamedKeyword(ReferenceAdapter):
+    """A public API that drifted: ``rpsu(..., alpha=)`` instead of ``surrogate_alpha=``, undeclared."""
+
+    name = "renamed-keyword"
+
+    def public_api(self) -> Any:
+        return _RenamedKeyword()
+
+
+class StaleIdiom(ReferenceAdapter):
+    """Declares an idiom for a difference its API does not have."""
+
+    name = "stale-idiom"
+    api_idioms = {**ReferenceAdapter.api_idioms, "psu.seed": "a JAX key (but this backend has no such thing)"}
+
+
+def renamed_keyword() -> RenamedKeyword:
+    return RenamedKeyword()
+
+
+def stale_idiom() -> StaleIdiom:
+    return StaleIdiom()

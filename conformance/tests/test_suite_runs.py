@@ -238,3 +238,22 @@ def test_half_precision_rules_apply(pytester: pytest.Pytester) -> None:
     by_group = rows(data)
     assert by_group["forward"]["passed"] == by_group["gradients"]["passed"] == 5
     assert 0.0 < by_group["gradients"]["worst_error_ratio"] <= 1.0
+
+
+def test_renamed_keyword_fails_api(pytester: pytest.Pytester) -> None:
+    result, data = run_suite(pytester, f"{BROKEN}:renamed_keyword", "api")
+    result.assert_outcomes(failed=1, passed=8)
+    result.stdout.fnmatch_lines(
+        [
+            "*2 difference(s) from SPEC §11 not declared as idioms:*",
+            "*rpsu.alpha: has parameter 'alpha', not in SPEC §11*",
+            "*rpsu.surrogate_alpha: lacks parameter surrogate_alpha=2.0*",
+        ]
+    )
+    assert rows(data)["api"]["failed"] == 1 and data is not None and data["ok"] is False
+
+
+def test_stale_idiom_fails_api(pytester: pytest.Pytester) -> None:
+    result, data = run_suite(pytester, f"{BROKEN}:stale_idiom", "api", args=("-k", "idioms"))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*idioms that match no difference (stale): [[]'psu.seed'[]]*"])
