@@ -116,8 +116,9 @@ def incomplete() -> Incomplete:
 
 
 class HalfReference(ReferenceAdapter):
-    """Not broken: the reference fed float16-rounded inputs (computing in float64), to exercise the
-    suite's half-precision rules (spike mismatch fraction, gradients where the spikes agree)."""
+    """Not broken: the reference computing in float64 and returning float16 results, as a
+    half-precision backend does (the golden inputs are exact in float16), to exercise the suite's
+    half-precision rules (spike mismatch fraction, gradients where the spikes agree)."""
 
     name = "reference-float16"
 
@@ -125,23 +126,17 @@ class HalfReference(ReferenceAdapter):
         return ["float16"]
 
     @staticmethod
-    def _round(case: dict[str, Any]) -> dict[str, Any]:
-        out = dict(case)
-        for key in ("x", "weight", "bias"):
-            a = out.get(key)
-            if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating):
-                out[key] = a.astype(np.float16).astype(np.float64)
-        return out
+    def _half(out: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.astype(np.float16) if isinstance(v, np.ndarray) else v for k, v in out.items()}
 
     def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
-        return super().forward(self._round(case), device=device, dtype="float64")
+        return self._half(super().forward(case, device=device, dtype="float64"))
 
     def vjp(self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str) -> dict[str, Any]:
-        grad = grad_spikes.astype(np.float16).astype(np.float64)
-        return super().vjp(self._round(case), grad, device=device, dtype="float64")
+        return self._half(super().vjp(case, grad_spikes, device=device, dtype="float64"))
 
     def online(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
-        return super().online(self._round(case), device=device, dtype="float64")
+        return self._half(super().online(case, device=device, dtype="float64"))
 
 
 def half_reference() -> HalfReference:

@@ -230,7 +230,7 @@ def test_plugin_is_inert_in_other_test_runs(pytester: pytest.Pytester) -> None:
 
 
 def test_half_precision_rules_apply(pytester: pytest.Pytester) -> None:
-    """float16 inputs (rounded, then computed exactly) stay within the float16 rules of SPEC §9."""
+    """float16 results (computed exactly, then rounded) stay within the float16 rules of SPEC §9."""
     result, data = run_suite(pytester, f"{BROKEN}:half_reference", "forward", "gradients", args=("-k", "T4-N2x3-"))
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*10 passed*"])
