@@ -117,8 +117,9 @@ def conformance(session: nox.Session, pair: Pair) -> None:
 def tests(session: nox.Session) -> None:
     """Unit tests of every package, then the conformance suite on every CPU pair."""
     cpu_pairs = [p for p in PAIRS if p.on_cpu]
-    # torch and the peers: the benchmark harness and its peers are tested too.
-    install(session, cpu_pairs, "pytest>=8", TORCH_SPEC, *BENCH_REQUIREMENTS, *DEMO_REQUIREMENTS)
+    # torch and the peers: the benchmark harness and its peers are tested too. Triton, so that its
+    # interpreter and the ahead-of-time compile for sm_90 check psu-torch's kernels on the CPU.
+    install(session, cpu_pairs, "pytest>=8", TORCH_SPEC, "triton>=3.0", *BENCH_REQUIREMENTS, *DEMO_REQUIREMENTS)
     packages = sorted({CORE, *(p.split("[")[0] for pair in cpu_pairs for p in pair.packages)})
     unit = [f"{p}/tests" for p in packages]
     unit += ["conformance/tests", "benchmarks/tests", "examples/tests", "gpucheck/tests", "tests"]
