@@ -183,8 +183,18 @@ def load_adapter(name: str) -> tuple[str, Adapter]:
 
     ``NAME`` is an entry-point name in ``psu.backends`` or ``module:callable``; the callable is
     called with no arguments. The label (used in test ids and report names) is the entry-point
-    name, or the adapter's ``name`` for ``module:callable``.
+    name, or the adapter's ``name`` for ``module:callable``. ``exec:COMMAND`` starts COMMAND and
+    speaks the line protocol to it (:mod:`psu_conformance.exec_adapter`); the label is the name
+    the program gives in its ``hello`` reply.
     """
+    from psu_conformance.exec_adapter import PREFIX, ExecAdapter, ExecPortError
+
+    if name.startswith(PREFIX):
+        try:
+            exec_adapter = ExecAdapter(name[len(PREFIX) :])
+        except (ExecPortError, ValueError) as exc:
+            raise BackendError(f"--psu-backend {name!r}: {exc}") from exc
+        return exec_adapter.name, exec_adapter  # type: ignore[return-value]
     if ":" in name:
         factory = _import_callable(name)
         label = None

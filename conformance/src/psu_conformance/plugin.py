@@ -7,8 +7,9 @@ else; the suite's own modules, if something collects them, are reported as skipp
 
 With a backend it:
 
-* loads the adapter (entry point in ``psu.backends`` or ``module:callable``; an unknown name is a
-  usage error listing the registered ones);
+* loads the adapter (entry point in ``psu.backends``, ``module:callable``, or ``exec:COMMAND`` for
+  a program in any language speaking the line protocol; an unknown name is a usage error listing
+  the registered ones);
 * parametrizes the suite's tests over the adapter's dtypes for the device (or ``--psu-dtype``),
   with ids ``<backend>-<device>-<dtype>-<case id>``;
 * skips every test, naming the device, when the adapter does not offer the device on this
@@ -177,6 +178,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(MatrixReporter(state), "psu_conformance_matrix")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End what the adapter started (the program behind an ``exec:`` backend)."""
+    state = get_state(config)
+    close = getattr(state.adapter, "close", None) if state is not None else None
+    if callable(close):
+        close()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

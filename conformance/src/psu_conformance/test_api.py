@@ -5,6 +5,9 @@ The adapter names where its public API lives with ``public_api()`` (a module or 
 names as attributes) and declares its idioms in ``api_idioms``: ``{"<name>.<parameter>": reason}``
 for a parameter that differs, ``{"<name>": reason}`` for a name it does not have. An idiom that
 does not correspond to a difference is itself an error, so the list stays true.
+
+A port in another language behind the exec protocol has no Python signatures: for that adapter
+alone (:func:`psu_conformance.exec_adapter.api_not_applicable`) the group skips, saying why.
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ from typing import Any
 
 import pytest
 
+from psu_conformance.exec_adapter import api_not_applicable
 from psu_core import api
+
+
+@pytest.fixture(autouse=True)
+def _python_signatures_apply(psu_adapter):  # type: ignore[no-untyped-def]
+    reason = api_not_applicable(psu_adapter)
+    if reason is not None:
+        pytest.skip(reason)
 
 
 def _surface(adapter: Any) -> Any:
