@@ -1,12 +1,13 @@
-"""The suite's own inputs: the bad-input table and the generated cases."""
+"""The suite's own inputs: the bad-input table (bad_input.json) and the generated cases."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from psu_conformance.cases import BAD_INPUTS, MODES, generated_case, names_argument, nan_input_unvalidated, valid_case
+from psu_conformance.cases import ACCEPTED_INPUTS, BAD_INPUTS, MODES, generated_case, names_argument, valid_case
 from psu_core import reference
+from psu_core.vectors.bad_input import base_call
 
 
 @pytest.mark.parametrize(
@@ -52,15 +53,34 @@ def test_each_bad_input_is_rejected_by_the_reference_for_its_argument(bad) -> No
     assert names_argument(str(info.value), bad.argument)
 
 
+@pytest.mark.parametrize("accepted", ACCEPTED_INPUTS, ids=[a.id for a in ACCEPTED_INPUTS])
+def test_accepted_inputs_are_accepted_by_the_reference(accepted) -> None:  # type: ignore[no-untyped-def]
+    case = accepted.case()
+    reference.forward(case.pop("variant"), case.pop("x"), case.pop("weight"), case.pop("bias"), **case)
+
+
+def test_accepted_inputs_hold_the_bases_and_unvalidated_nan() -> None:
+    by_id = {a.id: a.case() for a in ACCEPTED_INPUTS}
+    assert {f"{v}-valid-validate" for v in ("psu", "ipsu", "rpsu")} <= set(by_id)
+    nan = by_id["psu-nan-unvalidated"]
+    assert np.isnan(nan["x"]).sum() == 1 and nan["validate"] is False
+
+
 @pytest.mark.parametrize("variant", ["psu", "ipsu", "rpsu"])
-def test_valid_cases_are_valid(variant: str) -> None:
-    case = valid_case(variant)
-    reference.forward(case.pop("variant"), case.pop("x"), case.pop("weight"), case.pop("bias"), validate=True, **case)
-
-
-def test_nan_input_unvalidated() -> None:
-    case = nan_input_unvalidated()
-    assert np.isnan(case["x"]).any() and case["validate"] is False
+def test_the_table_reads_back_as_written(variant: str) -> None:
+    """bad_input.json decodes to the very calls its generator encoded (floats, arrays, seeds exact)."""
+    case, base = valid_case(variant), base_call(variant)
+    assert case.keys() == base.keys()
+    for k, v in base.items():
+        if isinstance(v, np.ndarray):
+            np.testing.assert_array_equal(case[k], v)
+            assert case[k].dtype == v.dtype
+        else:
+            assert case[k] == v and type(case[k]) is type(v), k
+    seeds = {b.id: b.case()["seed"] for b in BAD_INPUTS if "seed=" in b.id}
+    assert seeds["psu-sampled-seed=2**64"] == 2**64 and seeds["psu-sampled-seed=-1"] == -1
+    x_int = next(b for b in BAD_INPUTS if b.id == "psu-x-integer").case()["x"]
+    assert x_int.dtype == np.int64
 
 
 @pytest.mark.parametrize(("variant", "reset"), MODES)

@@ -12,7 +12,6 @@ import copy
 import functools
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from psu_core import checks, vectors
 from psu_core.vectors import VectorCase
+from psu_core.vectors.calls import decode_call
 
 VARIANTS = checks.VARIANTS
 #: (variant, reset) pairs that exist (sampled mode is PSU/RPSU only, SPEC §6).
@@ -90,11 +90,31 @@ def generated_case(variant: str, reset: str, *, T: int = 8, N: int = 4096, seed:
 
 # ----------------------------------------------------------------------------- bad input (SPEC §8)
 
+#: bad_input.json's kinds as the exceptions a Python backend raises.
+EXCEPTIONS: dict[str, type[Exception]] = {"invalid_type": TypeError, "invalid_value": ValueError}
+
+
+@functools.lru_cache(maxsize=1)
+def bad_input_table() -> dict[str, Any]:
+    """``bad_input.json`` (cached; treat as read-only)."""
+    return vectors.load_bad_input()
+
+
+def valid_case(variant: str) -> dict[str, Any]:
+    """A small correct call of ``variant`` (expected reset), the base of every bad input (fresh)."""
+    return decode_call(bad_input_table()["bases"][variant])
+
+
+def _call(variant: str, changes: dict[str, Any]) -> dict[str, Any]:
+    case = valid_case(variant)
+    case.update(decode_call(changes))
+    return case
+
 
 @dataclass(frozen=True)
 class BadInput:
-    """One wrong call: start from the valid small case of ``variant``, apply ``changes``; the call
-    must raise ``exception`` whose message names ``argument``."""
+    """One wrong call: start from the valid small case of ``variant``, apply ``changes`` (JSON-encoded,
+    as in ``bad_input.json``); the call must raise ``exception`` whose message names ``argument``."""
 
     id: str
     variant: str
@@ -103,31 +123,20 @@ class BadInput:
     argument: str = ""
 
     def case(self) -> dict[str, Any]:
-        case = valid_case(self.variant)
-        case.update(copy.deepcopy(self.changes))
-        return case
+        return _call(self.variant, self.changes)
 
 
-SMALL_T = 4
-SMALL_NEURONS = (3,)
+@dataclass(frozen=True)
+class AcceptedInput:
+    """A call that must NOT raise: a base with ``validate=True``, or NaN in ``x`` unvalidated (what
+    the outputs then hold is unspecified: scanning the data is opt-in, SPEC §8)."""
 
+    id: str
+    variant: str
+    changes: dict[str, Any] = field(repr=False)
 
-def valid_case(variant: str) -> dict[str, Any]:
-    """A small correct call of ``variant`` (expected reset), the base of every bad input."""
-    gen = np.random.default_rng([VARIANTS.index(variant), 11])
-    learned = variant != "psu"
-    return {
-        "variant": variant,
-        "x": gen.standard_normal((SMALL_T, *SMALL_NEURONS)),
-        "tau": 2.0,
-        "threshold": 1.0,
-        "reset_scale": None,
-        "surrogate_alpha": 2.0,
-        "weight": gen.standard_normal((SMALL_T, SMALL_T)) if learned else None,
-        "bias": gen.standard_normal(SMALL_T) if learned else None,
-        "reset": "expected",
-        "seed": None,
-    }
+    def case(self) -> dict[str, Any]:
+        return _call(self.variant, self.changes)
 
 
 def names_argument(message: str, argument: str) -> bool:
@@ -136,47 +145,12 @@ def names_argument(message: str, argument: str) -> bool:
     return re.search(rf"(?<![A-Za-z0-9_]){re.escape(argument)}(?![A-Za-z0-9_])", message) is not None
 
 
-def _nan_x() -> np.ndarray:
-    x: np.ndarray = valid_case("psu")["x"]
-    x[1, 0] = np.nan
-    return x
-
-
-def _bad_inputs() -> Iterator[BadInput]:
-    def scalar(arg: str, values: list[Any]) -> Iterator[BadInput]:
-        for v in values:
-            yield BadInput(f"psu-{arg}={v!r}", "psu", {arg: v}, ValueError, arg)
-
-    yield from scalar("tau", [1.0, 0.5, math.nan, math.inf])
-    yield from scalar("threshold", [0.0, -1.0, math.nan, math.inf])
-    yield from scalar("surrogate_alpha", [0.0, -2.0, math.nan])
-    yield from scalar("reset_scale", [-1.0, math.nan])
-    for v in ("ipsu", "rpsu"):
-        yield BadInput(f"{v}-weight-shape", v, {"weight": np.zeros((SMALL_T, SMALL_T + 1))}, ValueError, "weight")
-        yield BadInput(f"{v}-weight-missing", v, {"weight": None}, ValueError, "weight")
-        yield BadInput(f"{v}-bias-shape", v, {"bias": np.zeros(SMALL_T + 1)}, ValueError, "bias")
-    yield BadInput("psu-weight-given", "psu", {"weight": np.zeros((SMALL_T, SMALL_T))}, ValueError, "weight")
-    yield BadInput(
-        "psu-x-integer", "psu", {"x": np.arange(SMALL_T * 3, dtype=np.int64).reshape(SMALL_T, 3)}, TypeError, "x"
-    )
-    yield BadInput("psu-x-T0", "psu", {"x": np.zeros((0, 3))}, ValueError, "x")
-    yield BadInput("psu-reset=foo", "psu", {"reset": "foo"}, ValueError, "reset")
-    for v in ("psu", "rpsu"):
-        yield BadInput(f"{v}-sampled-seed=None", v, {"reset": "sampled", "seed": None}, ValueError, "seed")
-    yield BadInput("psu-sampled-seed=-1", "psu", {"reset": "sampled", "seed": -1}, ValueError, "seed")
-    yield BadInput("psu-sampled-seed=2**64", "psu", {"reset": "sampled", "seed": 2**64}, ValueError, "seed")
-    yield BadInput("ipsu-sampled", "ipsu", {"reset": "sampled", "seed": 0}, ValueError, "reset")
-    yield BadInput("psu-validate-nan", "psu", {"x": _nan_x(), "validate": True}, ValueError, "x")
-
-
-#: SPEC §8 as calls; ids are readable test ids.
-BAD_INPUTS: tuple[BadInput, ...] = tuple(_bad_inputs())
-
-
-def nan_input_unvalidated() -> dict[str, Any]:
-    """NaN in ``x`` with ``validate=False``: the contract is that this does NOT raise (scanning the
-    data is opt-in, SPEC §8); what the outputs hold is unspecified."""
-    case = valid_case("psu")
-    case["x"] = _nan_x()
-    case["validate"] = False
-    return case
+#: SPEC §8 as calls, from bad_input.json; ids are readable test ids.
+BAD_INPUTS: tuple[BadInput, ...] = tuple(
+    BadInput(r["id"], r["variant"], r["changes"], EXCEPTIONS[r["kind"]], r["argument"])
+    for r in bad_input_table()["rejected"]
+)
+#: The calls that must be accepted, from bad_input.json.
+ACCEPTED_INPUTS: tuple[AcceptedInput, ...] = tuple(
+    AcceptedInput(a["id"], a["variant"], a["changes"]) for a in bad_input_table()["accepted"]
+)

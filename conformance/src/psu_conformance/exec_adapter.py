@@ -5,12 +5,13 @@ shell would, run in the current directory, with this environment) and speaks to 
 request per line on its stdin, one JSON reply per line on its stdout. ``protocol.schema.json``
 beside this module is the protocol's JSON Schema (requests and replies).
 
-Encoding on the wire, both ways:
+Values travel in the JSON encoding of a call (:mod:`psu_core.vectors.calls`, SPEC §10), the one
+``bad_input.json`` uses:
 
 * an array is ``{"shape": [...], "data": [...]}``, ``data`` flat in C order; a request's
   non-floating array (the bad-input group's integer ``x``) adds ``"dtype"`` (e.g. ``"int64"``),
   and a floating one has no ``dtype`` (float64 values; the port computes in the request's dtype);
-* a float that is not finite is the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``;
+* a float that is not finite is the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``, both ways;
 * a seed is ``null`` or a decimal string (``"18446744073709551615"``): exact in any JSON reader;
 * Threefry words are JSON integers (below 2**32, exact everywhere).
 
@@ -22,7 +23,6 @@ name, so that the bad-input group runs unchanged; any other kind is :class:`Exec
 from __future__ import annotations
 
 import json
-import math
 import os
 import select
 import shlex
@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from psu_core.vectors.calls import decode_array, decode_float, encode_call, encode_seed, encode_value
+
 #: Version of the line protocol; the port's ``hello`` reply must name it.
 PROTOCOL_VERSION = 1
 #: ``--psu-backend`` prefix that selects this adapter.
@@ -42,7 +44,6 @@ TIMEOUT_ENV = "PSU_EXEC_TIMEOUT"
 DEFAULT_TIMEOUT = 600.0
 #: When set, every request and reply is appended to this file (``> request`` / ``< reply`` lines).
 LOG_ENV = "PSU_EXEC_LOG"
-NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 #: Why the api group does not apply to a port behind this protocol (it skips with this reason).
 API_NOT_APPLICABLE = (
     "SPEC §11 states Python signatures, which do not apply to a port in another language behind the "
@@ -57,51 +58,21 @@ class ExecPortError(RuntimeError):
 # ----------------------------------------------------------------------------- encoding
 
 
-def wire_float(v: float) -> float | str:
-    return v if math.isfinite(v) else ("NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity"))
-
-
-def to_wire(value: Any) -> Any:
-    """A request value on the wire: arrays as ``{"shape", "data"[, "dtype"]}``, non-finite floats as
-    strings; ``None``, bools, strings and other numbers as themselves."""
-    if isinstance(value, np.ndarray):
-        out: dict[str, Any] = {"shape": list(value.shape)}
-        if np.issubdtype(value.dtype, np.floating):
-            out["data"] = [wire_float(v) for v in value.astype(np.float64).ravel().tolist()]
-        else:
-            out["data"], out["dtype"] = value.ravel().tolist(), str(value.dtype)
-        return out
-    if isinstance(value, (float, np.floating)):
-        return wire_float(float(value))
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def wire_seed(seed: Any) -> Any:
-    """Integers (seeds up to 2**64 and the bad ones beyond) as decimal strings; anything else as is,
-    so that a wrong seed reaches the port's own check."""
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return str(int(seed))
-    return to_wire(seed)
-
-
 def from_wire(obj: Any, what: str) -> np.ndarray:
     """A reply's ``{"shape", "data"}`` as a float64 NumPy array (``"NaN"`` etc. decoded)."""
     if not (isinstance(obj, dict) and isinstance(obj.get("shape"), list) and isinstance(obj.get("data"), list)):
         raise ExecPortError(f"{what}: expected an array {{'shape': [...], 'data': [...]}}, got {_short(obj)}")
-    data = [NON_FINITE.get(v, v) if isinstance(v, str) else v for v in obj["data"]]
+    if any(v is None or isinstance(v, bool) for v in obj["data"]):
+        raise ExecPortError(f"{what}: null or a boolean among the values (a float that is not finite is \"NaN\", ...)")
     try:
-        return np.asarray(data, dtype=np.float64).reshape(obj["shape"])
+        return decode_array({"shape": obj["shape"], "data": obj["data"]})
     except (TypeError, ValueError) as exc:
-        raise ExecPortError(f"{what}: {len(data)} values for shape {obj['shape']} ({exc})") from None
+        raise ExecPortError(f"{what}: {len(obj['data'])} values for shape {obj['shape']} ({exc})") from None
 
 
 def wire_case(case: dict[str, Any]) -> dict[str, Any]:
-    out = {k: to_wire(v) for k, v in case.items() if k != "seed"}
-    out["seed"] = wire_seed(case.get("seed"))
-    out.setdefault("validate", False)
-    return out
+    """The suite's case as the protocol's ``case`` (every key, ``validate`` defaulting to false)."""
+    return encode_call({"validate": False, **case})
 
 
 def _short(obj: Any, limit: int = 300) -> str:
@@ -244,10 +215,10 @@ class ExecAdapter:
         return self._arrays(self.request(msg), "online", ("spikes", "membrane"))
 
     def vjp(self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str) -> dict[str, Any]:
-        msg = {"op": "vjp", "device": device, "dtype": dtype, "case": wire_case(case), "grad_spikes": to_wire(grad_spikes)}
+        msg = {"op": "vjp", "device": device, "dtype": dtype, "case": wire_case(case), "grad_spikes": encode_value(grad_spikes)}
         out = self._arrays(self.request(msg), "vjp", ("x",))
         for k in ("threshold", "surrogate_alpha"):
-            value = NON_FINITE.get(out.get(k), out.get(k)) if isinstance(out.get(k), str) else out.get(k)
+            value = decode_float(out.get(k))
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ExecPortError(f"reply to vjp: {k!r} must be a number, got {_short(out.get(k))}")
             out[k] = float(value)
@@ -267,7 +238,7 @@ class ExecAdapter:
         return words[0], words[1]
 
     def uniforms(self, seed: int, shape: Sequence[int], *, device: str) -> np.ndarray:
-        msg = {"op": "uniforms", "device": device, "seed": wire_seed(seed), "shape": [int(d) for d in shape]}
+        msg = {"op": "uniforms", "device": device, "seed": encode_seed(seed), "shape": [int(d) for d in shape]}
         return from_wire(self._field(self.request(msg), "uniform", "uniforms"), "uniforms uniform")
 
 

@@ -1,7 +1,8 @@
 """Golden vectors (SPEC §10): where they live and how to read them.
 
 ``load_cases()`` returns :class:`VectorCase` objects with NumPy arrays; ``load_rng()`` the
-Threefry answers and uniform streams. The files are produced by ``python -m psu_core.vectors
+Threefry answers and uniform streams; ``load_bad_input()`` the bad-input table of SPEC §8 (calls in
+the encoding of :mod:`psu_core.vectors.calls`). The files are produced by ``python -m psu_core.vectors
 generate`` and checked by ``python -m psu_core.vectors verify``.
 """
 
@@ -125,3 +126,23 @@ def load_cases(variant: str | None = None, reset: str | None = None, data_dir: P
 def load_rng(data_dir: Path | None = None) -> dict[str, Any]:
     """``rng.json``: ``known_answers`` and ``words`` (key, counter, output) and uniform ``streams``."""
     return read_json("rng.json", data_dir)
+
+
+def load_bad_input(data_dir: Path | None = None) -> dict[str, Any]:
+    """``bad_input.json``: ``bases`` (a valid call per variant), ``rejected`` (id, variant, changes,
+    kind, argument) and ``accepted`` (id, variant, changes) calls, JSON-encoded
+    (:func:`psu_core.vectors.calls.decode_call` reads them)."""
+    return read_json("bad_input.json", data_dir)
+
+
+def entry_count(name: str, doc: Any) -> int:
+    """The manifest's ``cases`` of a file (SPEC §10): the cases of a case file, the known answers,
+    words and streams of ``rng.json``, the rejected and accepted calls of ``bad_input.json``, 0 for
+    ``schema.json``."""
+    if name == "rng.json":
+        return len(doc["known_answers"]) + len(doc["words"]) + len(doc["streams"])
+    if name == "bad_input.json":
+        return len(doc["rejected"]) + len(doc["accepted"])
+    if name == "schema.json":
+        return 0
+    return len(doc["cases"])

@@ -2,7 +2,7 @@
 
 ``generate`` writes every vector file; with ``--check`` it writes nothing and exits 1 if any byte
 of the files in the directory differs from a fresh generation. ``verify`` checks the manifest's
-format version, every file's sha256 and case count, and every file against ``schema.json``; it
+format version, every file's sha256 and entry count (SPEC §10), and every file against ``schema.json``; it
 exits 0 only if all hold.
 """
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from psu_core import FORMAT_VERSION
-from psu_core.vectors import DATA_DIR
+from psu_core.vectors import DATA_DIR, entry_count
 
 
 def cmd_generate(out: Path, check: bool) -> int:
@@ -78,7 +78,8 @@ def verify(directory: Path) -> list[str]:
         if name in ("schema.json", "manifest.json"):
             continue
         doc = json.loads(data)
-        errors = list(validator("rng_file" if name == "rng.json" else "case_file").iter_errors(doc))
+        kind = {"rng.json": "rng_file", "bad_input.json": "bad_input_file"}.get(name, "case_file")
+        errors = list(validator(kind).iter_errors(doc))
         if errors:
             e = errors[0]
             problems.append(
@@ -86,8 +87,12 @@ def verify(directory: Path) -> list[str]:
             )
         if doc.get("format_version") != FORMAT_VERSION:
             problems.append(f"{name}: format_version {doc.get('format_version')!r}, expected {FORMAT_VERSION}")
-        if "cases" in doc and len(doc["cases"]) != entry["cases"]:
-            problems.append(f"{name}: {len(doc['cases'])} cases, the manifest says {entry['cases']}")
+        try:
+            count = entry_count(name, doc)
+        except (KeyError, TypeError):
+            count = None  # the schema error above says what is missing
+        if count is not None and count != entry["cases"]:
+            problems.append(f"{name}: {count} entries, the manifest says {entry['cases']}")
     listed = set(manifest.get("files", {})) | {"manifest.json"}
     problems += [
         f"{p.name}: present but not in the manifest" for p in sorted(directory.glob("*.json")) if p.name not in listed

@@ -22,7 +22,8 @@ import numpy as np
 
 from psu_core import FORMAT_VERSION, checks, reference, rng
 from psu_core.tolerances import DRAW_MARGIN, MEMBRANE_MARGIN
-from psu_core.vectors import CASE_FILES, from_array
+from psu_core.vectors import CASE_FILES, entry_count, from_array
+from psu_core.vectors.bad_input import make_bad_input
 from psu_core.vectors.schema import SCHEMA
 
 T_VALUES = (1, 2, 3, 4, 8, 16, 64, 256)
@@ -227,34 +228,35 @@ def make_rng(gen: np.random.Generator) -> dict[str, Any]:
     }
 
 
-def dumps(obj: Any) -> bytes:
-    """Sorted keys, compact separators, one trailing newline: the same bytes on every machine."""
-    return (json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
+def dumps(obj: Any, indent: int | None = None) -> bytes:
+    """SPEC §10's bytes: sorted keys, compact separators (or ``indent`` spaces), ASCII with
+    ``\\uXXXX`` escapes, floats as Python's ``repr`` (the number format of §10), a final newline."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    text = json.dumps(obj, sort_keys=True, separators=separators, indent=indent, allow_nan=False)
+    return (text + "\n").encode("ascii")
 
 
 def generate() -> dict[str, bytes]:
     """Every file of the vector set, name -> bytes, manifest included."""
     gen = np.random.Generator(np.random.PCG64(ROOT_SEED))
-    files: dict[str, bytes] = {}
     by_file: dict[str, list[dict[str, Any]]] = {stem: [] for stem in CASE_FILES}
     for spec in plan():
         by_file[f"{spec.variant}-{spec.reset}"].append(make_case(spec, gen))
-    counts: dict[str, int] = {}
+    docs: dict[str, Any] = {}
     for stem, cases in by_file.items():
         variant, reset = stem.split("-")
-        files[f"{stem}.json"] = dumps(
-            {"format_version": FORMAT_VERSION, "variant": variant, "reset": reset, "cases": cases}
-        )
-        counts[f"{stem}.json"] = len(cases)
-    files["rng.json"] = dumps(make_rng(gen))
-    counts["rng.json"] = len(KNOWN_ANSWERS) + 32 + len(STREAMS)
-    files["schema.json"] = (json.dumps(SCHEMA, sort_keys=True, indent=2) + "\n").encode("utf-8")
+        docs[f"{stem}.json"] = {"format_version": FORMAT_VERSION, "variant": variant, "reset": reset, "cases": cases}
+    docs["rng.json"] = make_rng(gen)
+    docs["bad_input.json"] = make_bad_input()
+    files = {name: dumps(doc) for name, doc in docs.items()}
+    docs["schema.json"] = SCHEMA
+    files["schema.json"] = dumps(SCHEMA, indent=2)
     manifest = {
         "format_version": FORMAT_VERSION,
         "files": {
-            name: {"sha256": hashlib.sha256(data).hexdigest(), "cases": counts.get(name, 0)}
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "cases": entry_count(name, docs[name])}
             for name, data in sorted(files.items())
         },
     }
-    files["manifest.json"] = (json.dumps(manifest, sort_keys=True, indent=2) + "\n").encode("utf-8")
+    files["manifest.json"] = dumps(manifest, indent=2)
     return files

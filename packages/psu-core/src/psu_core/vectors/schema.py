@@ -98,10 +98,75 @@ RNG_FILE = _object(
     }
 )
 
+# bad_input.json: calls in the encoding of psu_core.vectors.calls (non-finite floats as strings,
+# seeds as decimal strings, a non-floating array with its dtype).
+NON_FINITE = {"enum": ["NaN", "Infinity", "-Infinity"]}
+CALL_FLOAT = {"anyOf": [{"type": "number"}, NON_FINITE]}
+CALL_ARRAY = {
+    "type": "object",
+    "required": ["shape", "data"],
+    "additionalProperties": False,
+    "properties": {
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "data": {"type": "array", "items": CALL_FLOAT},
+        "dtype": {"type": "string"},
+    },
+}
+NULLABLE_CALL_ARRAY = {"anyOf": [{"$ref": "#/$defs/call_array"}, {"type": "null"}]}
+CALL_PROPERTIES = {
+    "variant": {"type": "string"},
+    "x": {"$ref": "#/$defs/call_array"},
+    "weight": NULLABLE_CALL_ARRAY,
+    "bias": NULLABLE_CALL_ARRAY,
+    "tau": CALL_FLOAT,
+    "threshold": CALL_FLOAT,
+    "reset_scale": {"anyOf": [{"type": "number"}, NON_FINITE, {"type": "null"}]},
+    "surrogate_alpha": CALL_FLOAT,
+    "reset": {"type": "string"},
+    "seed": {"anyOf": [{"type": "string", "pattern": "^-?[0-9]+$"}, {"type": "null"}]},
+    "validate": {"type": "boolean"},
+}
+#: A whole call (every key); the changes of a bad input are any subset of it.
+CALL = _object(CALL_PROPERTIES)
+CHANGES = {"type": "object", "additionalProperties": False, "properties": CALL_PROPERTIES}
+VARIANT = {"enum": ["psu", "ipsu", "rpsu"]}
+BAD_INPUT_FILE = _object(
+    {
+        "format_version": {"const": 1},
+        "bases": _object({v: {"$ref": "#/$defs/call"} for v in ("psu", "ipsu", "rpsu")}),
+        "rejected": {
+            "type": "array",
+            "items": _object(
+                {
+                    "id": {"type": "string"},
+                    "variant": VARIANT,
+                    "changes": {"$ref": "#/$defs/changes"},
+                    "kind": {"enum": ["invalid_type", "invalid_value"]},
+                    "argument": {"type": "string"},
+                }
+            ),
+        },
+        "accepted": {
+            "type": "array",
+            "items": _object({"id": {"type": "string"}, "variant": VARIANT, "changes": {"$ref": "#/$defs/changes"}}),
+        },
+    }
+)
+
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "psu-golden-vectors-v1",
     "title": "psu golden vectors, format version 1",
-    "$defs": {"array": ARRAY, "spike_array": SPIKE_ARRAY, "case": CASE, "case_file": CASE_FILE, "rng_file": RNG_FILE},
-    "oneOf": [{"$ref": "#/$defs/case_file"}, {"$ref": "#/$defs/rng_file"}],
+    "$defs": {
+        "array": ARRAY,
+        "spike_array": SPIKE_ARRAY,
+        "case": CASE,
+        "case_file": CASE_FILE,
+        "rng_file": RNG_FILE,
+        "call_array": CALL_ARRAY,
+        "call": CALL,
+        "changes": CHANGES,
+        "bad_input_file": BAD_INPUT_FILE,
+    },
+    "oneOf": [{"$ref": "#/$defs/case_file"}, {"$ref": "#/$defs/rng_file"}, {"$ref": "#/$defs/bad_input_file"}],
 }
