@@ -185,3 +185,14 @@ def renamed_keyword() -> RenamedKeyword:
 
 def stale_idiom() -> StaleIdiom:
     return StaleIdiom()
+
+
+class RenamedKeywordClaimingExec(RenamedKeyword):
+    """The drifted API above, claiming the exec adapter's exemption from the api group."""
+
+    name = "renamed-keyword-claiming-exec"
+    api_not_applicable = "not a Python API (a false claim: this is a Python backend)"
+
+
+def renamed_keyword_claiming_exec() -> RenamedKeywordClaimingExec:
+    return RenamedKeywordClaimingExec()

@@ -63,7 +63,7 @@ def from_wire(obj: Any, what: str) -> np.ndarray:
     if not (isinstance(obj, dict) and isinstance(obj.get("shape"), list) and isinstance(obj.get("data"), list)):
         raise ExecPortError(f"{what}: expected an array {{'shape': [...], 'data': [...]}}, got {_short(obj)}")
     if any(v is None or isinstance(v, bool) for v in obj["data"]):
-        raise ExecPortError(f"{what}: null or a boolean among the values (a float that is not finite is \"NaN\", ...)")
+        raise ExecPortError(f'{what}: null or a boolean among the values (a float that is not finite is "NaN", ...)')
     try:
         return decode_array({"shape": obj["shape"], "data": obj["data"]})
     except (TypeError, ValueError) as exc:
@@ -104,7 +104,7 @@ class ExecAdapter:
     def __init__(self, command: str) -> None:
         argv = shlex.split(command)
         if not argv:
-            raise ValueError(f"{PREFIX}: no command given (e.g. {PREFIX}\"node ports/js/adapter.mjs\")")
+            raise ValueError(f'{PREFIX}: no command given (e.g. {PREFIX}"node ports/js/adapter.mjs")')
         self.command = command
         self.timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
         log = os.environ.get(LOG_ENV)
@@ -141,7 +141,10 @@ class ExecAdapter:
                 )
             chunk = os.read(out.fileno(), 1 << 20)
             if not chunk:
-                code = self._proc.poll()
+                try:
+                    code = self._proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    code = None
                 raise ExecPortError(f"{self.command!r} closed its stdout (exit code {code}){self._stderr_tail()}")
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
@@ -157,7 +160,8 @@ class ExecAdapter:
             self._proc.stdin.write(line.encode("utf-8") + b"\n")
             self._proc.stdin.flush()
         except BrokenPipeError:
-            raise ExecPortError(f"{self.command!r} is not running (exit code {self._proc.poll()}){self._stderr_tail()}")
+            code = self._proc.wait()
+            raise ExecPortError(f"{self.command!r} is not running (exit code {code}){self._stderr_tail()}") from None
         raw = self._readline()
         if self._log:
             self._log.write(f"< {raw.decode('utf-8', 'replace')}\n")
@@ -165,7 +169,9 @@ class ExecAdapter:
         try:
             reply = json.loads(raw)
         except ValueError:
-            raise ExecPortError(f"reply to {message['op']} is not JSON: {_short(raw.decode('utf-8', 'replace'))}")
+            raise ExecPortError(
+                f"reply to {message['op']} is not JSON: {_short(raw.decode('utf-8', 'replace'))}"
+            ) from None
         if not isinstance(reply, dict):
             raise ExecPortError(f"reply to {message['op']} is not a JSON object: {_short(reply)}")
         if "error" in reply:
@@ -215,7 +221,13 @@ class ExecAdapter:
         return self._arrays(self.request(msg), "online", ("spikes", "membrane"))
 
     def vjp(self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str) -> dict[str, Any]:
-        msg = {"op": "vjp", "device": device, "dtype": dtype, "case": wire_case(case), "grad_spikes": encode_value(grad_spikes)}
+        msg = {
+            "op": "vjp",
+            "device": device,
+            "dtype": dtype,
+            "case": wire_case(case),
+            "grad_spikes": encode_value(grad_spikes),
+        }
         out = self._arrays(self.request(msg), "vjp", ("x",))
         for k in ("threshold", "surrogate_alpha"):
             value = decode_float(out.get(k))
@@ -225,15 +237,28 @@ class ExecAdapter:
         return out
 
     def threefry2x32(self, key0, key1, counter0, counter1, *, device: str) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-        k0, k1, c0, c1 = np.broadcast_arrays(*(np.asarray(v, dtype=np.uint32) for v in (key0, key1, counter0, counter1)))
+        k0, k1, c0, c1 = np.broadcast_arrays(
+            *(np.asarray(v, dtype=np.uint32) for v in (key0, key1, counter0, counter1))
+        )
         msg = {"op": "threefry2x32", "device": device}
-        msg.update({name: a.ravel().tolist() for name, a in zip(("key0", "key1", "counter0", "counter1"), (k0, k1, c0, c1))})
+        msg.update(
+            {
+                name: a.ravel().tolist()
+                for name, a in zip(("key0", "key1", "counter0", "counter1"), (k0, k1, c0, c1), strict=True)
+            }
+        )
         reply = self.request(msg)
         words = []
         for name in ("out0", "out1"):
             values = self._field(reply, name, "threefry2x32")
-            if not (isinstance(values, list) and len(values) == k0.size and all(type(v) is int and 0 <= v < 2**32 for v in values)):
-                raise ExecPortError(f"reply to threefry2x32: {name!r} must be {k0.size} words in [0, 2**32), got {_short(values)}")
+            if not (
+                isinstance(values, list)
+                and len(values) == k0.size
+                and all(type(v) is int and 0 <= v < 2**32 for v in values)
+            ):
+                raise ExecPortError(
+                    f"reply to threefry2x32: {name!r} must be {k0.size} words in [0, 2**32), got {_short(values)}"
+                )
             words.append(np.asarray(values, dtype=np.uint32).reshape(k0.shape))
         return words[0], words[1]
 

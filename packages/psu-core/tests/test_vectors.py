@@ -1,14 +1,17 @@
 import collections
 import json
 import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from psu_core import reference
 from psu_core.tolerances import DRAW_MARGIN, MEMBRANE_MARGIN
-from psu_core.vectors import DATA_DIR, load_cases, load_rng
+from psu_core.vectors import DATA_DIR, load_bad_input, load_cases, load_rng
 from psu_core.vectors.__main__ import main, verify
+from psu_core.vectors.generate import dumps
 
 CASES = load_cases()
 
@@ -138,3 +141,57 @@ def test_rng_file():
     r = load_rng()
     assert len(r["known_answers"]) == 3 and len(r["words"]) >= 32 and len(r["streams"]) >= 4
     assert r["known_answers"][0]["output"] == [0x6B200159, 0x99BA4EFE]
+
+
+def test_bad_input_table():
+    doc = load_bad_input()
+    assert set(doc["bases"]) == {"psu", "ipsu", "rpsu"}
+    assert {r["argument"] for r in doc["rejected"]} == {
+        "tau", "threshold", "surrogate_alpha", "reset_scale", "weight", "bias", "x", "reset", "seed",
+    }  # fmt: skip
+    assert [r["id"] for r in doc["rejected"] if r["kind"] == "invalid_type"] == ["psu-x-integer"]
+    ids = [e["id"] for e in doc["rejected"] + doc["accepted"]]
+    assert len(ids) == len(set(ids))
+
+
+# SPEC §10's number format, written by another language: the JavaScript port re-writes every file
+# from its parsed values and must give the same bytes.
+JSONFORMAT = Path(__file__).resolve().parents[3] / "ports" / "js" / "jsonformat.mjs"
+NODE = shutil.which("node")
+needs_node = pytest.mark.skipif(
+    NODE is None or not JSONFORMAT.exists(),
+    reason=f"needs Node.js on PATH and {JSONFORMAT} (the repository's JavaScript port)",
+)
+
+
+def run_jsonformat(directory):
+    return subprocess.run([NODE, str(JSONFORMAT), str(directory)], capture_output=True, text=True, timeout=120)
+
+
+@needs_node
+def test_javascript_writes_every_vector_file_byte_for_byte():
+    result = run_jsonformat(DATA_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("same ") == len(json.loads((DATA_DIR / "manifest.json").read_text())["files"]) + 1
+
+
+@needs_node
+def test_javascript_formats_floats_as_the_writer_does(tmp_path):
+    """Shortest round-trip digits and the §10 layout on floats of every exponent (bit patterns
+    drawn at random), the boundaries of the positional range, subnormals and extremes."""
+    bits = np.random.default_rng(10).integers(0, 2**64, size=20000, dtype=np.uint64)
+    values = bits.view(np.float64)
+    values = values[np.isfinite(values)].tolist()
+    values += [1e16, 9999999999999998.0, 1e-4, 9.999999999999999e-05, 1e-5, 0.1, 1.0, -0.0, 0.0, 5e-324]
+    values += [2.0**53, 1e21, 1e22, 1.7976931348623157e308, 2.2250738585072014e-308, 123456789.125]
+    (tmp_path / "floats.json").write_bytes(dumps({"values": values}))
+    result = run_jsonformat(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_node
+def test_javascript_formatting_can_fail(tmp_path):
+    """The check is real: a file spelled differently (JavaScript's own 1e-5) is reported."""
+    (tmp_path / "floats.json").write_bytes(b'{"values":[1e-5]}\n')
+    result = run_jsonformat(tmp_path)
+    assert result.returncode == 1 and "DIFFERS floats.json" in result.stdout

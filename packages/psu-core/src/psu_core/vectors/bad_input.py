@@ -82,9 +82,7 @@ def make_bad_input() -> dict[str, Any]:
         {"id": i, "variant": v, "changes": encode_call(c), "kind": kind, "argument": arg}
         for i, v, c, kind, arg in _rejected()
     ]
-    accepted = [
-        {"id": f"{v}-valid-validate", "variant": v, "changes": {"validate": True}} for v in checks.VARIANTS
-    ]
+    accepted = [{"id": f"{v}-valid-validate", "variant": v, "changes": {"validate": True}} for v in checks.VARIANTS]
     accepted.append({"id": "psu-nan-unvalidated", "variant": "psu", "changes": encode_call({"x": _nan_x()})})
     return {
         "format_version": FORMAT_VERSION,
@@ -92,4 +90,3 @@ def make_bad_input() -> dict[str, Any]:
         "rejected": rejected,
         "accepted": accepted,
     }
-
