@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from psu_core import reference
+from psu_core import checks, reference
+from psu_core.api import PSUOutput
 from psu_core.tolerances import error_ratio, for_dtype
 
 
@@ -29,6 +30,28 @@ def case(rng: np.random.Generator, variant: str, T: int = 6, shape: tuple[int, .
     w = rng.normal(size=(T, T)) * 0.5 if variant != "psu" else None
     b = rng.normal(size=T) * 0.3 if variant != "psu" else None
     return x, w, b, g
+
+
+def params(variant: str, X: torch.Tensor, **kw) -> checks.Params:
+    """The checked call the internal forms take, for ``X [T, N]`` and the neuron's keywords."""
+    return checks.validate_call(
+        variant, x_shape=tuple(X.shape), x_dtype="float64", x_is_floating=True, tau=kw.pop("tau", 2.0),
+        threshold=kw.pop("threshold", 1.0), reset_scale=kw.pop("reset_scale", None),
+        surrogate_alpha=kw.pop("surrogate_alpha", 2.0), weight_shape=(X.shape[0],) * 2 if variant != "psu" else None,
+        bias_shape=(X.shape[0],) if variant != "psu" else None, **kw,
+    )  # fmt: skip
+
+
+def run_stepper(stepper, x: torch.Tensor) -> PSUOutput:
+    """Step ``stepper`` (an ``OnlineStepper``) through ``x [T, ...]``; the outputs stacked over time
+    (``reset`` None unless sampled)."""
+    outs = [stepper.step(x_t) for x_t in x]
+    resets = [o.reset for o in outs]
+    return PSUOutput(
+        torch.stack([o.spikes for o in outs]),
+        torch.stack([o.membrane for o in outs]),
+        None if resets[0] is None else torch.stack(resets),
+    )
 
 
 # ------------------------------------------------------------------------------------------------

@@ -11,11 +11,12 @@ assert os.environ.get("TRITON_INTERPRET") == "1"
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from psu_torch_testlib import HALF_PARAMS, half_case, half_errors  # noqa: E402
+from psu_torch_testlib import HALF_PARAMS, half_case, half_errors, params  # noqa: E402
 
 from psu_core import reference  # noqa: E402
-from psu_torch import _eager, _triton  # noqa: E402
+from psu_torch import _triton  # noqa: E402
 from psu_torch import functional as F  # noqa: E402
+from psu_torch._psu_recurrence import psu_backward_recurrence, psu_forward_recurrence  # noqa: E402
 
 
 def kernels_match_eager() -> None:
@@ -30,17 +31,19 @@ def kernels_match_eager() -> None:
     for dt, tol, T, N, seed, tied in runs:
         x = torch.tensor(rs.normal(size=(T, N)) * 1.5, dtype=dt)
         g = torch.tensor(rs.normal(size=(T, N)), dtype=dt)
-        a, th = 1 / 1.7, 0.6
-        gamma = th if tied else 0.8
-        S1, V1, R1 = _eager.psu_forward_recurrence(x, a, gamma, th, seed, True)
-        S2, V2, R2 = _triton.psu_forward(x, a, gamma, th, seed, True)
+        reset = "expected" if seed is None else "sampled"
+        p = params("psu", x, tau=1.7, threshold=0.6, reset_scale=None if tied else 0.8, surrogate_alpha=2.5,
+                   reset=reset, seed=seed)  # fmt: skip
+        S1, V1, R1 = psu_forward_recurrence(x, p, True)
+        S2, V2, R2 = _triton.psu_forward(x, p, True)
         assert torch.equal(S1, S2), "spikes differ"
         torch.testing.assert_close(V2, V1, rtol=tol, atol=tol)
         if seed is not None:
             assert torch.equal(R1, R2), "reset draws differ"
-        b1 = _eager.psu_backward_recurrence(x, g, R1, a, gamma, th, 2.5, True, tied)
-        b2 = _triton.psu_backward(x, g, R2, a, gamma, th, 2.5, True, tied)
-        for u, v in zip(b1, b2, strict=False):
+        # both return the final (dL/dX, dL/dtheta, dL/dalpha)
+        b1 = psu_backward_recurrence(x, g, R1, p, True)
+        b2 = _triton.psu_backward(x, g, R2, p, True)
+        for u, v in zip(b1, b2, strict=True):
             torch.testing.assert_close(v, u, rtol=10 * tol, atol=10 * tol)
 
 
@@ -49,14 +52,15 @@ def public_api_matches_reference() -> None:
     x = rs.normal(size=(6, 4, 5)) * 1.5
     G = rs.normal(size=x.shape)
     for reset, seed in (("expected", None), ("sampled", 2**40 + 9)):
-        params = dict(tau=1.7, threshold=0.6, reset_scale=None, surrogate_alpha=2.5, reset=reset, seed=seed)
-        ref = reference.forward("psu", x, **params)
-        grads = reference.vjp("psu", x, G, **params)
+        kw = dict(tau=1.7, threshold=0.6, reset_scale=None, surrogate_alpha=2.5, reset=reset, seed=seed)
+        ref = reference.forward("psu", x, **kw)
+        grads = reference.vjp("psu", x, G, **kw)
         xt = torch.tensor(x, requires_grad=True)
         th = torch.tensor(0.6, dtype=torch.float64, requires_grad=True)
         al = torch.tensor(2.5, dtype=torch.float64, requires_grad=True)
-        s, v, r = F.psu(xt, **dict(params, threshold=th, surrogate_alpha=al), impl="triton",
-                        return_membrane=True, return_reset=True)
+        s, v, r = F.psu(
+            xt, **dict(kw, threshold=th, surrogate_alpha=al), method="triton", return_membrane=True, return_reset=True
+        )
         s.backward(torch.tensor(G))
         assert np.array_equal(s.detach().numpy(), ref.spikes)
         np.testing.assert_allclose(v.numpy(), ref.membrane, rtol=1e-12, atol=1e-12)
@@ -71,22 +75,23 @@ def half_kernels_match_float32_eager() -> None:
     # Half-precision X and G go into the kernels as they are; the float32 eager recurrence on the
     # upcast values is what they compute, up to the rounding of the stored outputs.
     rs = np.random.default_rng(2)
-    a, th, gamma = 1 / 1.7, 0.6, 0.8
     for dt in (torch.bfloat16, torch.float16):
         for T, N, seed, tied in ((7, 600, None, True), (5, 40, 2**64 - 3, False)):
             x = torch.tensor(rs.normal(size=(T, N)) * 1.5).to(dt)
             g = torch.tensor(rs.normal(size=(T, N))).to(dt)
-            gm = th if tied else gamma
-            S1, V1, R1 = _eager.psu_forward_recurrence(x.float(), a, gm, th, seed, True)
-            S2, V2, R2 = _triton.psu_forward(x, a, gm, th, seed, True)
+            reset = "expected" if seed is None else "sampled"
+            p = params("psu", x, tau=1.7, threshold=0.6, reset_scale=None if tied else 0.8, surrogate_alpha=2.5,
+                       reset=reset, seed=seed)  # fmt: skip
+            S1, V1, R1 = psu_forward_recurrence(x.float(), p, True)
+            S2, V2, R2 = _triton.psu_forward(x, p, True)
             assert S2.dtype == V2.dtype == dt
             assert torch.equal(S2.float(), S1), "spikes differ"
             eps = torch.finfo(dt).eps  # the rounding of the stored output, twice over
             torch.testing.assert_close(V2.float(), V1, rtol=eps, atol=1e-5)
             if seed is not None:
                 assert torch.equal(R1, R2), "reset draws differ"
-            b1 = _eager.psu_backward_recurrence(x.float(), g.float(), R1, a, gm, th, 2.5, True, tied)
-            b2 = _triton.psu_backward(x, g, R2, a, gm, th, 2.5, True, tied)
+            b1 = psu_backward_recurrence(x.float(), g.float(), R1, p, True)
+            b2 = _triton.psu_backward(x, g, R2, p, True)
             assert b2[0].dtype == dt
             torch.testing.assert_close(b2[0].float(), b1[0], rtol=eps, atol=1e-4)
             for u, v in zip(b1[1:], b2[1:], strict=True):
@@ -101,7 +106,7 @@ def half_public_api_within_tolerance() -> None:
         x = inputs[0].clone().requires_grad_(True)
         th = torch.tensor(HALF_PARAMS["threshold"], dtype=torch.float64, requires_grad=True)
         al = torch.tensor(HALF_PARAMS["surrogate_alpha"], dtype=torch.float64, requires_grad=True)
-        s, v = F.psu(x, **dict(HALF_PARAMS, threshold=th, surrogate_alpha=al), impl="triton", return_membrane=True)
+        s, v, _ = F.psu(x, **dict(HALF_PARAMS, threshold=th, surrogate_alpha=al), method="triton", return_membrane=True)
         s.backward(inputs[3])
         grads = {"x": x.grad, "threshold": th.grad, "surrogate_alpha": al.grad}
         errors = half_errors("psu", dt, inputs, s, v, grads)

@@ -31,21 +31,20 @@ class _Twin(torch.autograd.Function):
         return None, g
 
 
-def _smooth_output(variant, impl, x, theta, alpha, learned, reset_scale):
-    base = {"psu": F.psu, "ipsu": F.ipsu, "rpsu": F.rpsu}[variant]
-    s, v = base(x, *learned, threshold=theta, surrogate_alpha=alpha, reset_scale=reset_scale,
-                impl=impl, return_membrane=True)
+def _smooth_output(variant, method, x, theta, alpha, learned, reset_scale):
+    s, v, _ = F.call(variant, x, *learned, threshold=theta, surrogate_alpha=alpha, reset_scale=reset_scale,
+                     method=method, return_membrane=True)  # fmt: skip
     f = torch.atan(math.pi / 2 * alpha.detach() * (v - theta.detach())) / math.pi + 0.5
     # value f(V) (for the finite differences), gradient routed into the operator's backward via s
     return _Twin.apply(f.detach(), s)
 
 
 @pytest.mark.parametrize(
-    "variant,impl",
+    "variant,method",
     [("psu", "recurrence"), ("psu", "chunked"), ("psu", "dense"), ("ipsu", "dense"), ("rpsu", "dense")],
 )
 @pytest.mark.parametrize("reset_scale", [None, 0.6])
-def test_gradcheck(variant, impl, reset_scale):
+def test_gradcheck(variant, method, reset_scale):
     gen = torch.Generator().manual_seed(7)
     T = 5
     x = (torch.randn(T, 3, generator=gen, dtype=torch.float64) * 1.5).requires_grad_()
@@ -59,6 +58,6 @@ def test_gradcheck(variant, impl, reset_scale):
         ]
 
     def fn(x, theta, alpha, *learned):
-        return _smooth_output(variant, impl, x, theta, alpha, learned, reset_scale)
+        return _smooth_output(variant, method, x, theta, alpha, learned, reset_scale)
 
     assert torch.autograd.gradcheck(fn, (x, theta, alpha, *learned), eps=1e-6, atol=1e-7, rtol=1e-5)

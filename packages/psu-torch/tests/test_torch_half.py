@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from psu_torch_testlib import half_case, half_errors
+from psu_torch_testlib import half_case, half_errors, params, run_stepper
 
-from psu_torch import _eager
+from psu_torch import _learned, _methods
 from psu_torch import functional as F
 from psu_torch.nn import IPSU, PSU, RPSU
-from psu_torch.online import OnlineState, OnlineStepper
+from psu_torch.online import OnlineState, OnlineStepper, step
 
 HALF = [torch.bfloat16, torch.float16]
 _NAME = {torch.bfloat16: "bfloat16", torch.float16: "float16"}
@@ -24,14 +24,14 @@ COMBOS = [("psu", "recurrence"), ("psu", "chunked"), ("psu", "dense"), ("ipsu", 
 PARAMS = dict(tau=64 / 63, threshold=1.0, reset_scale=None, surrogate_alpha=2.0)
 
 
-def _public(variant: str, impl: str, dtype: torch.dtype):
+def _public(variant: str, method: str, dtype: torch.dtype):
     """Spikes, membrane and gradients of the public call in ``dtype`` (threshold and alpha learnable)."""
     inputs = half_case(variant, dtype)
     x, w, b, g = (None if t is None else t.clone().requires_grad_(True) for t in inputs)
     th = torch.tensor(PARAMS["threshold"], dtype=torch.float64, requires_grad=True)
     al = torch.tensor(PARAMS["surrogate_alpha"], dtype=torch.float64, requires_grad=True)
-    kw = dict(PARAMS, threshold=th, surrogate_alpha=al, impl=impl, return_membrane=True)
-    s, v = F.psu(x, **kw) if variant == "psu" else getattr(F, variant)(x, w, b, **kw)
+    kw = dict(PARAMS, threshold=th, surrogate_alpha=al, method=method, return_membrane=True)
+    s, v, _ = F.psu(x, **kw) if variant == "psu" else getattr(F, variant)(x, w, b, **kw)
     s.backward(inputs[3])
     grads = {"x": x.grad, "threshold": th.grad, "surrogate_alpha": al.grad}
     if variant != "psu":
@@ -40,9 +40,9 @@ def _public(variant: str, impl: str, dtype: torch.dtype):
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=_NAME.get)
-@pytest.mark.parametrize("variant,impl", COMBOS)
-def test_public_call_is_within_half_tolerance(variant, impl, dtype):
-    inputs, s, v, grads = _public(variant, impl, dtype)
+@pytest.mark.parametrize("variant,method", COMBOS)
+def test_public_call_is_within_half_tolerance(variant, method, dtype):
+    inputs, s, v, grads = _public(variant, method, dtype)
     assert s.dtype == v.dtype == grads["x"].dtype == dtype
     if variant != "psu":
         assert grads["weight"].dtype == grads["bias"].dtype == dtype  # the parameters' dtype
@@ -52,20 +52,21 @@ def test_public_call_is_within_half_tolerance(variant, impl, dtype):
     assert max(errors.values()) <= 1.0, errors
 
 
-def _half_arithmetic(variant: str, impl: str, dtype: torch.dtype):
-    """The eager forms the operators run, called on the half-precision tensors themselves (no upcast):
+def _half_arithmetic(variant: str, method: str, dtype: torch.dtype):
+    """The forms the operators run, called on the half-precision tensors themselves (no upcast):
     ``(inputs, spikes, membrane, gradients)``."""
     x, w, b, g = inputs = half_case(variant, dtype)
-    a, th, al = 1 / PARAMS["tau"], PARAMS["threshold"], PARAMS["surrogate_alpha"]
+    p = params(variant, x, **PARAMS)
     if variant == "ipsu":
-        s, v = _eager.ipsu_forward(x, w, b, a, th, th, True)
-        dx, dw, db, *_ = _eager.ipsu_backward(x, g, w, b, a, th, th, al, False)
+        s, v = _learned.ipsu_forward(x, w, b, p, True)
+        dx, dw, db, *_ = _learned.ipsu_backward(x, g, w, b, p, False)
     elif variant == "rpsu":
-        s, v, _ = _eager.rpsu_forward(x, w, b, a, th, th, None, True)
-        dx, dw, db, *_ = _eager.rpsu_backward(x, g, None, w, b, a, th, th, al, False)
+        s, v, _ = _learned.rpsu_forward(x, w, b, p, True)
+        dx, dw, db, *_ = _learned.rpsu_backward(x, g, None, w, b, p, False)
     else:
-        s, v, _ = getattr(_eager, f"psu_forward_{impl}")(x, a, th, th, None, True)
-        dx, *_ = getattr(_eager, f"psu_backward_{impl}")(x, g, None, a, th, th, al, False, True)
+        fwd, bwd, _ = _methods.psu_form(method, x)
+        s, v, _ = fwd(x, p, True)
+        dx, *_ = bwd(x, g, None, p, False)
         return inputs, s, v, {"x": dx}
     return inputs, s, v, {"x": dx, "weight": dw, "bias": db}
 
@@ -75,9 +76,9 @@ def _half_arithmetic(variant: str, impl: str, dtype: torch.dtype):
 CONTROLS = [(v, i, d) for v, i in COMBOS for d in HALF if not (v == "ipsu" and d == torch.float16)]
 
 
-@pytest.mark.parametrize("variant,impl,dtype", CONTROLS, ids=[f"{v}-{i}-{_NAME[d]}" for v, i, d in CONTROLS])
-def test_half_arithmetic_misses_the_tolerance_on_this_case(variant, impl, dtype):
-    errors = half_errors(variant, dtype, *_half_arithmetic(variant, impl, dtype))
+@pytest.mark.parametrize("variant,method,dtype", CONTROLS, ids=[f"{v}-{i}-{_NAME[d]}" for v, i, d in CONTROLS])
+def test_half_arithmetic_misses_the_tolerance_on_this_case(variant, method, dtype):
+    errors = half_errors(variant, dtype, *_half_arithmetic(variant, method, dtype))
     assert max(errors.values()) > 1.0, errors
 
 
@@ -85,8 +86,9 @@ def test_half_arithmetic_misses_the_tolerance_on_this_case(variant, impl, dtype)
 @pytest.mark.parametrize("variant", ["psu", "ipsu", "rpsu"])
 def test_online_stepper_is_within_half_tolerance(variant, dtype):
     x, w, b, g = inputs = half_case(variant, dtype)
-    stepper = OnlineStepper(variant, w, b, **PARAMS)
-    s, v, _ = stepper.run(x)
+    stepper = OnlineStepper(variant, x.shape[1:], w, b, **PARAMS, dtype=dtype)
+    assert stepper.state.h.dtype == torch.float32
+    s, v, _ = run_stepper(stepper, x)
     assert s.dtype == v.dtype == dtype
     assert max(half_errors(variant, dtype, inputs, s, v).values()) <= 1.0
 
@@ -95,12 +97,11 @@ def test_online_stepper_is_within_half_tolerance(variant, dtype):
 def test_online_stepper_with_a_half_state_misses_the_tolerance(dtype):
     # The stepper computes in its state's dtype: a half-precision state is half arithmetic.
     x, w, b, g = inputs = half_case("psu", dtype)
-    stepper = OnlineStepper("psu", **PARAMS)
     zeros = torch.zeros(x.shape[1], dtype=dtype)
-    state = OnlineState(0, zeros, zeros, zeros)
+    state = OnlineState("psu", tuple(x.shape[1:]), None, 0, zeros, zeros, zeros)
     spikes, membrane = [], []
     for t in range(x.shape[0]):
-        s, v, _, state = stepper.step(x[t], state)
+        state, (s, v, _) = step(state, x[t], **PARAMS)
         spikes.append(s)
         membrane.append(v)
     errors = half_errors("psu", dtype, inputs, torch.stack(spikes), torch.stack(membrane))

@@ -91,8 +91,9 @@ def test_state_dict_round_trip():
 
 
 def test_extra_repr():
-    text = repr(RPSU(4, threshold=0.5, learn_threshold=True, reset="sampled"))
+    text = repr(RPSU(4, threshold=0.5, learn_threshold=True, reset="sampled", method="dense"))
     assert "T=4" in text and "threshold=0.5 (learned)" in text and "reset='sampled'" in text
+    assert "method='dense'" in text
     assert "reset_scale=tied to threshold" in repr(PSU())
 
 
@@ -150,6 +151,10 @@ def test_invalid_constructor_arguments():
         IPSU(4, reset="sampled")
     with pytest.raises(ValueError, match="T"):
         RPSU(0)
+    with pytest.raises(ValueError, match="method"):
+        PSU(method="fast")
+    with pytest.raises(TypeError, match="impl"):
+        PSU(impl="dense")  # the old name is gone (no alias)
 
 
 def test_package_exports():

@@ -42,8 +42,9 @@ def test_uniform_stream_matches_core(seed):
 
 def test_row_chunks_are_consistent(monkeypatch):
     monkeypatch.setattr(prandom, "_CHUNK_ELEMENTS", 8)  # forces one row per chunk
-    assert torch.equal(prandom.uniform_rows(9, 2, 6, 5, dtype=torch.float64),
-                       torch.tensor(core_rng.uniforms(9, (6, 5))[2:6]))
+    assert torch.equal(
+        prandom.uniform_rows(9, 2, 6, 5, dtype=torch.float64), torch.tensor(core_rng.uniforms(9, (6, 5))[2:6])
+    )
 
 
 def test_bad_seed():

@@ -47,8 +47,8 @@ def test_kernels_in_interpreter():
 def test_cuda_auto_path_is_triton():
     require_cuda()
     x = torch.randn(8, 4096, device="cuda", requires_grad=True)
-    s, v = F.psu(x, threshold=0.5, return_membrane=True)
-    s2, v2 = F.psu(x.detach().cpu(), threshold=0.5, impl="recurrence", return_membrane=True)
+    s, v, _ = F.psu(x, threshold=0.5, return_membrane=True)
+    s2, v2, _ = F.psu(x.detach().cpu(), threshold=0.5, method="recurrence", return_membrane=True)
     assert torch.equal(s.cpu(), s2)
     torch.testing.assert_close(v.cpu(), v2, rtol=1e-5, atol=1e-5)
     s.sum().backward()
@@ -108,7 +108,10 @@ def test_kernels_compile_for_cuda_without_a_gpu(dtype):
         T = 16 if on else 1
         fwd_flags = {"T": T, "WANT_V": on, "SAMPLED": on, "BLOCK": 512}
         bwd_flags = {"T": T, "SAMPLED": on, "TIED": on, "NEED_SCALARS": on, "BLOCK": 512}
-        compiled = [_compile(K._psu_fwd_kernel, fwd, fwd_flags, target), _compile(K._psu_bwd_kernel, bwd, bwd_flags, target)]
+        compiled = [
+            _compile(K._psu_fwd_kernel, fwd, fwd_flags, target),
+            _compile(K._psu_bwd_kernel, bwd, bwd_flags, target),
+        ]
         for kernel in compiled:
             ttir = kernel.asm["ttir"]
             assert "cubin" in kernel.asm

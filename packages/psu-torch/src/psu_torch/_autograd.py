@@ -13,7 +13,9 @@ and ``dL/dX`` come back in ``X.dtype``, ``dL/dW`` and ``dL/db`` in the dtype of 
 Outputs: spikes ``S`` (differentiable through the arctan surrogate), membrane ``V`` and resets
 ``R`` (for inspection; an empty tensor when not requested; no gradient flows back through them).
 ``threshold`` and ``surrogate_alpha`` arrive as 0-d tensors so that learnable ones receive their
-gradient (SPEC §5); their values are read inside the operator.
+gradient (SPEC §5); their values are read inside the operator, where the call's
+:class:`~psu_core.checks.Params` is rebuilt from the operator's arguments and handed to the form.
+Every backward form returns final gradients; the operator only casts them to the parameters' dtype.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import functools
 import torch
 from torch import Tensor
 
-from psu_torch import _eager
+from psu_core.checks import Params
+from psu_torch import _learned
+from psu_torch._methods import psu_form
 from psu_torch._precision import compute_dtype
 
-_IMPLS_PSU = ("auto", "recurrence", "chunked", "dense", "triton")
 _EMPTY = (0,)
 
 
@@ -42,90 +45,79 @@ def _no_autocast(fn):
     return wrapped
 
 
-def _psu_impl(impl: str, X: Tensor):
-    """``(forward, backward, cd)``: the PSU form and the dtype to hand it ``X`` and ``G`` in."""
-    if impl == "auto":
-        # Resolved here, inside the operator, so that torch.compile never traces the choice.
-        impl = _eager.choose_psu_impl(X.shape[0], X.shape[1])
-    cd = compute_dtype(X.dtype)
-    if impl == "recurrence":
-        return _eager.psu_forward_recurrence, _eager.psu_backward_recurrence, cd
-    if impl == "chunked":
-        return _eager.psu_forward_chunked, _eager.psu_backward_chunked, cd
-    if impl == "dense":
-        return _eager.psu_forward_dense, _eager.psu_backward_dense, cd
-    if impl == "triton":
-        from psu_torch import _triton
-
-        # The kernels read half precision as it is (half the memory traffic) and upcast in registers.
-        return _triton.psu_forward, _triton.psu_backward, X.dtype
-    raise ValueError(f"impl must be one of {_IMPLS_PSU} here, got {impl!r}")
-
-
-def _as(t: Tensor | None, dtype: torch.dtype) -> Tensor | None:
-    return None if t is None else t.to(dtype)
-
-
-def _seed(sampled: bool, seed_lo: int, seed_hi: int) -> int | None:
-    # Seeds are 64-bit unsigned; custom ops carry int64, so the two 32-bit halves travel apart.
-    return (seed_hi << 32) | seed_lo if sampled else None
-
-
 def split_seed(seed: int | None) -> tuple[bool, int, int]:
-    """``seed`` -> ``(sampled, low word, high word)`` for the operators below."""
+    """``seed`` -> ``(sampled, low word, high word)``: seeds are 64-bit unsigned, custom ops carry
+    int64, so the two 32-bit halves travel apart."""
     if seed is None:
         return False, 0, 0
     return True, seed & 0xFFFFFFFF, seed >> 32
 
 
-def _gamma(theta: float, reset_scale: float | None) -> float:
-    return theta if reset_scale is None else float(reset_scale)
+def _params(
+    variant: str, X: Tensor, theta: Tensor, alpha: Tensor, tau: float, reset_scale: float | None,
+    sampled: bool = False, seed_lo: int = 0, seed_hi: int = 0,
+) -> Params:  # fmt: skip
+    """The checked call (already checked by :mod:`psu_torch.functional`), with the current values of
+    the threshold and alpha tensors."""
+    seed = (seed_hi << 32) | seed_lo if sampled else None
+    reset = "sampled" if sampled else "expected"
+    T, N = X.shape
+    return Params(variant, T, (N,), tau, float(theta), reset_scale, float(alpha), reset, seed)
 
 
-def _or_empty(t: Tensor | None, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-    return t if t is not None else like.new_empty(_EMPTY, dtype=dtype or like.dtype)
+def _out(t: Tensor | None, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    """``t`` in ``dtype`` (default ``like.dtype``), or an empty tensor for a result not asked for."""
+    dtype = dtype or like.dtype
+    return like.new_empty(_EMPTY, dtype=dtype) if t is None else t.to(dtype)
 
 
-def _scalars(vals, X: Tensor) -> Tensor:
-    """Pack ``(sum(gV (V - theta)), sum(gV), sum(gV B Q))`` into one float64 tensor of 3 values."""
-    if vals[0] is None:
-        return torch.zeros(3, dtype=torch.float64, device=X.device)
-    return torch.stack([v.to(torch.float64).reshape(()) for v in vals])
+def _scalar(t: Tensor | None, X: Tensor) -> Tensor:
+    # A custom op returns tensors only: a scalar gradient not asked for comes back as 0.
+    return torch.zeros((), dtype=compute_dtype(X.dtype), device=X.device) if t is None else t.reshape(())
 
 
-def _scalar_grads(ctx, scalars: Tensor, theta_idx: int, alpha_idx: int):
-    # dL/dtheta = -sum(gV) - [gamma tied] sum(gV B Q);  dL/dalpha = sum(gV (V - theta)) / alpha
-    theta_like, alpha_like = ctx.scalar_like
-    d_theta = d_alpha = None
-    if ctx.needs_input_grad[theta_idx]:
-        g = -scalars[1] - scalars[2] if ctx.tied else -scalars[1]
-        d_theta = g.to(theta_like.dtype).reshape(theta_like.shape)
-    if ctx.needs_input_grad[alpha_idx]:
-        d_alpha = (scalars[0] / ctx.alpha).to(alpha_like.dtype).reshape(alpha_like.shape)
-    return d_theta, d_alpha
+def _fake_scalar(X: Tensor) -> Tensor:
+    return X.new_empty((), dtype=compute_dtype(X.dtype))
 
 
-def _remember_scalars(ctx, theta_t: Tensor, alpha_t: Tensor, reset_scale: float | None) -> None:
-    ctx.scalar_like = (theta_t.new_empty(()), alpha_t.new_empty(()))
-    ctx.tied = reset_scale is None
+def _scalar_grads(ctx, d_theta: Tensor, d_alpha: Tensor, theta_idx: int):
+    """The threshold's and alpha's gradients in their own dtype and shape, where asked for."""
+    theta, alpha = ctx.scalar_like
+    needs = ctx.needs_input_grad
+    return (
+        d_theta.to(theta.dtype).reshape(theta.shape) if needs[theta_idx] else None,
+        d_alpha.to(alpha.dtype).reshape(alpha.shape) if needs[theta_idx + 1] else None,
+    )
+
+
+def _remember_scalars(ctx, theta: Tensor, alpha: Tensor) -> None:
+    ctx.scalar_like = (theta.new_empty(()), alpha.new_empty(()))
 
 
 # ---------------------------------------------------------------------------------------------- PSU
 @torch.library.custom_op("psu_torch::psu_forward", mutates_args=())
 @_no_autocast
 def psu_forward(
-    X: Tensor, theta: Tensor, alpha: Tensor, a: float, reset_scale: float | None,
-    sampled: bool, seed_lo: int, seed_hi: int, want_v: bool, impl: str,
+    X: Tensor,
+    theta: Tensor,
+    alpha: Tensor,
+    tau: float,
+    reset_scale: float | None,
+    sampled: bool,
+    seed_lo: int,
+    seed_hi: int,
+    want_v: bool,
+    method: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """PSU forward: ``(S, V or empty, R as bool or empty)`` for ``X [T, N]``."""
-    th = float(theta)
-    fwd, _, cd = _psu_impl(impl, X)
-    S, V, R = fwd(X.to(cd), a, _gamma(th, reset_scale), th, _seed(sampled, seed_lo, seed_hi), want_v)
-    return S.to(X.dtype), _or_empty(_as(V, X.dtype), X), _or_empty(R, X, torch.bool)
+    p = _params("psu", X, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi)
+    fwd, _, cd = psu_form(method, X)
+    S, V, R = fwd(X.to(cd), p, want_v)
+    return S.to(X.dtype), _out(V, X), _out(R, X, torch.bool)
 
 
 @psu_forward.register_fake
-def _(X, theta, alpha, a, reset_scale, sampled, seed_lo, seed_hi, want_v, impl):
+def _(X, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi, want_v, method):
     V = torch.empty_like(X) if want_v else X.new_empty(_EMPTY)
     R = X.new_empty(X.shape if sampled else _EMPTY, dtype=torch.bool)
     return torch.empty_like(X), V, R
@@ -134,41 +126,43 @@ def _(X, theta, alpha, a, reset_scale, sampled, seed_lo, seed_hi, want_v, impl):
 @torch.library.custom_op("psu_torch::psu_backward", mutates_args=())
 @_no_autocast
 def psu_backward(
-    X: Tensor, G: Tensor, R: Tensor, theta: Tensor, alpha: Tensor, a: float,
-    reset_scale: float | None, sampled: bool, need_scalars: bool, impl: str,
-) -> tuple[Tensor, Tensor]:
-    """PSU backward: ``(dL/dX, [sum(gV (V-theta)), sum(gV), sum(gV B Q)])``."""
-    th, al = float(theta), float(alpha)
-    _, bwd, cd = _psu_impl(impl, X)
-    dX, *vals = bwd(
-        X.to(cd), G.to(cd).contiguous(), R if sampled else None, a, _gamma(th, reset_scale), th, al, need_scalars,
-        reset_scale is None,
-    )
-    return dX.to(X.dtype), _scalars(vals, X)
+    X: Tensor,
+    G: Tensor,
+    R: Tensor,
+    theta: Tensor,
+    alpha: Tensor,
+    tau: float,
+    reset_scale: float | None,
+    sampled: bool,
+    need_scalars: bool,
+    method: str,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """PSU backward: ``(dL/dX, dL/dtheta, dL/dalpha)`` (the scalars 0 unless ``need_scalars``)."""
+    p = _params("psu", X, theta, alpha, tau, reset_scale)
+    _, bwd, cd = psu_form(method, X)
+    dX, d_theta, d_alpha = bwd(X.to(cd), G.to(cd).contiguous(), R if sampled else None, p, need_scalars)
+    return dX.to(X.dtype), _scalar(d_theta, X), _scalar(d_alpha, X)
 
 
 @psu_backward.register_fake
-def _(X, G, R, theta, alpha, a, reset_scale, sampled, need_scalars, impl):
-    return torch.empty_like(X), X.new_empty((3,), dtype=torch.float64)
+def _(X, G, R, theta, alpha, tau, reset_scale, sampled, need_scalars, method):
+    return torch.empty_like(X), _fake_scalar(X), _fake_scalar(X)
 
 
 def _psu_setup(ctx, inputs, output) -> None:
-    X, theta, alpha, a, reset_scale, sampled, _lo, _hi, _want_v, impl = inputs
+    X, theta, alpha, tau, reset_scale, sampled, _lo, _hi, _want_v, method = inputs
     ctx.save_for_backward(X, output[2], theta, alpha)
-    ctx.params = (a, reset_scale, sampled, impl)
-    ctx.alpha = None
-    _remember_scalars(ctx, theta, alpha, reset_scale)
+    ctx.params = (tau, reset_scale, sampled)
+    ctx.method = method
+    _remember_scalars(ctx, theta, alpha)
 
 
 def _psu_backward(ctx, gS, _gV, _gR):
     X, R, theta, alpha = ctx.saved_tensors
-    a, reset_scale, sampled, impl = ctx.params
     need = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
     gS = torch.zeros_like(X) if gS is None else gS
-    dX, scalars = psu_backward(X, gS, R, theta.detach(), alpha.detach(), a, reset_scale, sampled, need, impl)
-    ctx.alpha = alpha.detach().to(torch.float64)
-    d_theta, d_alpha = _scalar_grads(ctx, scalars, 1, 2)
-    return dX, d_theta, d_alpha, None, None, None, None, None, None, None
+    dX, d_theta, d_alpha = psu_backward(X, gS, R, theta.detach(), alpha.detach(), *ctx.params, need, ctx.method)
+    return dX, *_scalar_grads(ctx, d_theta, d_alpha, 1), None, None, None, None, None, None, None
 
 
 torch.library.register_autograd("psu_torch::psu_forward", _psu_backward, setup_context=_psu_setup)
@@ -178,56 +172,67 @@ torch.library.register_autograd("psu_torch::psu_forward", _psu_backward, setup_c
 @torch.library.custom_op("psu_torch::ipsu_forward", mutates_args=())
 @_no_autocast
 def ipsu_forward(
-    X: Tensor, W: Tensor, b: Tensor, theta: Tensor, alpha: Tensor, a: float, reset_scale: float | None, want_v: bool,
+    X: Tensor,
+    W: Tensor,
+    b: Tensor,
+    theta: Tensor,
+    alpha: Tensor,
+    tau: float,
+    reset_scale: float | None,
+    want_v: bool,
 ) -> tuple[Tensor, Tensor]:
     """IPSU forward: ``V = ((W ⊙ M) - gamma B) X + b`` (one GEMM); ``(S, V or empty)``."""
-    th = float(theta)
+    p = _params("ipsu", X, theta, alpha, tau, reset_scale)
     cd = compute_dtype(X.dtype)
-    S, V = _eager.ipsu_forward(X.to(cd), W.to(cd), b.to(cd), a, _gamma(th, reset_scale), th, want_v)
-    return S.to(X.dtype), _or_empty(_as(V, X.dtype), X)
+    S, V = _learned.ipsu_forward(X.to(cd), W.to(cd), b.to(cd), p, want_v)
+    return S.to(X.dtype), _out(V, X)
 
 
 @ipsu_forward.register_fake
-def _(X, W, b, theta, alpha, a, reset_scale, want_v):
+def _(X, W, b, theta, alpha, tau, reset_scale, want_v):
     return torch.empty_like(X), (torch.empty_like(X) if want_v else X.new_empty(_EMPTY))
 
 
 @torch.library.custom_op("psu_torch::ipsu_backward", mutates_args=())
 @_no_autocast
 def ipsu_backward(
-    X: Tensor, G: Tensor, W: Tensor, b: Tensor, theta: Tensor, alpha: Tensor, a: float,
-    reset_scale: float | None, need_scalars: bool,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """IPSU backward: ``(dL/dX, dL/dW, dL/db, scalars)``."""
-    th, al = float(theta), float(alpha)
+    X: Tensor,
+    G: Tensor,
+    W: Tensor,
+    b: Tensor,
+    theta: Tensor,
+    alpha: Tensor,
+    tau: float,
+    reset_scale: float | None,
+    need_scalars: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """IPSU backward: ``(dL/dX, dL/dW, dL/db, dL/dtheta, dL/dalpha)``."""
+    p = _params("ipsu", X, theta, alpha, tau, reset_scale)
     cd = compute_dtype(X.dtype)
-    dX, dW, db, *vals = _eager.ipsu_backward(
-        X.to(cd), G.to(cd).contiguous(), W.to(cd), b.to(cd), a, _gamma(th, reset_scale), th, al, need_scalars
+    dX, dW, db, d_theta, d_alpha = _learned.ipsu_backward(
+        X.to(cd), G.to(cd).contiguous(), W.to(cd), b.to(cd), p, need_scalars
     )
-    return dX.to(X.dtype), dW.to(W.dtype), db.to(b.dtype), _scalars(vals, X)
+    return dX.to(X.dtype), dW.to(W.dtype), db.to(b.dtype), _scalar(d_theta, X), _scalar(d_alpha, X)
 
 
 @ipsu_backward.register_fake
-def _(X, G, W, b, theta, alpha, a, reset_scale, need_scalars):
-    return torch.empty_like(X), torch.empty_like(W), torch.empty_like(b), X.new_empty((3,), dtype=torch.float64)
+def _(X, G, W, b, theta, alpha, tau, reset_scale, need_scalars):
+    return torch.empty_like(X), torch.empty_like(W), torch.empty_like(b), _fake_scalar(X), _fake_scalar(X)
 
 
 def _ipsu_setup(ctx, inputs, output) -> None:
-    X, W, b, theta, alpha, a, reset_scale, _want_v = inputs
+    X, W, b, theta, alpha, tau, reset_scale, _want_v = inputs
     ctx.save_for_backward(X, W, b, theta, alpha)
-    ctx.params = (a, reset_scale)
-    _remember_scalars(ctx, theta, alpha, reset_scale)
+    ctx.params = (tau, reset_scale)
+    _remember_scalars(ctx, theta, alpha)
 
 
 def _ipsu_backward(ctx, gS, _gV):
     X, W, b, theta, alpha = ctx.saved_tensors
-    a, reset_scale = ctx.params
     need = ctx.needs_input_grad[3] or ctx.needs_input_grad[4]
     gS = torch.zeros_like(X) if gS is None else gS
-    dX, dW, db, scalars = ipsu_backward(X, gS, W, b, theta.detach(), alpha.detach(), a, reset_scale, need)
-    ctx.alpha = alpha.detach().to(torch.float64)
-    d_theta, d_alpha = _scalar_grads(ctx, scalars, 3, 4)
-    return dX, dW, db, d_theta, d_alpha, None, None, None
+    dX, dW, db, d_theta, d_alpha = ipsu_backward(X, gS, W, b, theta.detach(), alpha.detach(), *ctx.params, need)
+    return dX, dW, db, *_scalar_grads(ctx, d_theta, d_alpha, 3), None, None, None
 
 
 torch.library.register_autograd("psu_torch::ipsu_forward", _ipsu_backward, setup_context=_ipsu_setup)
@@ -237,20 +242,27 @@ torch.library.register_autograd("psu_torch::ipsu_forward", _ipsu_backward, setup
 @torch.library.custom_op("psu_torch::rpsu_forward", mutates_args=())
 @_no_autocast
 def rpsu_forward(
-    X: Tensor, W: Tensor, b: Tensor, theta: Tensor, alpha: Tensor, a: float, reset_scale: float | None,
-    sampled: bool, seed_lo: int, seed_hi: int, want_v: bool,
+    X: Tensor,
+    W: Tensor,
+    b: Tensor,
+    theta: Tensor,
+    alpha: Tensor,
+    tau: float,
+    reset_scale: float | None,
+    sampled: bool,
+    seed_lo: int,
+    seed_hi: int,
+    want_v: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """RPSU forward: ``P = sigma((W ⊙ M) X + b)``, ``V = A X - gamma B Q``; ``(S, V, R)``."""
-    th = float(theta)
+    p = _params("rpsu", X, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi)
     cd = compute_dtype(X.dtype)
-    S, V, R = _eager.rpsu_forward(
-        X.to(cd), W.to(cd), b.to(cd), a, _gamma(th, reset_scale), th, _seed(sampled, seed_lo, seed_hi), want_v
-    )
-    return S.to(X.dtype), _or_empty(_as(V, X.dtype), X), _or_empty(R, X, torch.bool)
+    S, V, R = _learned.rpsu_forward(X.to(cd), W.to(cd), b.to(cd), p, want_v)
+    return S.to(X.dtype), _out(V, X), _out(R, X, torch.bool)
 
 
 @rpsu_forward.register_fake
-def _(X, W, b, theta, alpha, a, reset_scale, sampled, seed_lo, seed_hi, want_v):
+def _(X, W, b, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi, want_v):
     V = torch.empty_like(X) if want_v else X.new_empty(_EMPTY)
     R = X.new_empty(X.shape if sampled else _EMPTY, dtype=torch.bool)
     return torch.empty_like(X), V, R
@@ -259,40 +271,45 @@ def _(X, W, b, theta, alpha, a, reset_scale, sampled, seed_lo, seed_hi, want_v):
 @torch.library.custom_op("psu_torch::rpsu_backward", mutates_args=())
 @_no_autocast
 def rpsu_backward(
-    X: Tensor, G: Tensor, R: Tensor, W: Tensor, b: Tensor, theta: Tensor, alpha: Tensor, a: float,
-    reset_scale: float | None, sampled: bool, need_scalars: bool,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """RPSU backward: ``(dL/dX, dL/dW, dL/db, scalars)``."""
-    th, al = float(theta), float(alpha)
+    X: Tensor,
+    G: Tensor,
+    R: Tensor,
+    W: Tensor,
+    b: Tensor,
+    theta: Tensor,
+    alpha: Tensor,
+    tau: float,
+    reset_scale: float | None,
+    sampled: bool,
+    need_scalars: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """RPSU backward: ``(dL/dX, dL/dW, dL/db, dL/dtheta, dL/dalpha)``."""
+    p = _params("rpsu", X, theta, alpha, tau, reset_scale)
     cd = compute_dtype(X.dtype)
-    dX, dW, db, *vals = _eager.rpsu_backward(
-        X.to(cd), G.to(cd).contiguous(), R if sampled else None, W.to(cd), b.to(cd), a, _gamma(th, reset_scale), th, al,
-        need_scalars,
+    dX, dW, db, d_theta, d_alpha = _learned.rpsu_backward(
+        X.to(cd), G.to(cd).contiguous(), R if sampled else None, W.to(cd), b.to(cd), p, need_scalars
     )
-    return dX.to(X.dtype), dW.to(W.dtype), db.to(b.dtype), _scalars(vals, X)
+    return dX.to(X.dtype), dW.to(W.dtype), db.to(b.dtype), _scalar(d_theta, X), _scalar(d_alpha, X)
 
 
 @rpsu_backward.register_fake
-def _(X, G, R, W, b, theta, alpha, a, reset_scale, sampled, need_scalars):
-    return torch.empty_like(X), torch.empty_like(W), torch.empty_like(b), X.new_empty((3,), dtype=torch.float64)
+def _(X, G, R, W, b, theta, alpha, tau, reset_scale, sampled, need_scalars):
+    return torch.empty_like(X), torch.empty_like(W), torch.empty_like(b), _fake_scalar(X), _fake_scalar(X)
 
 
 def _rpsu_setup(ctx, inputs, output) -> None:
-    X, W, b, theta, alpha, a, reset_scale, sampled, _lo, _hi, _want_v = inputs
+    X, W, b, theta, alpha, tau, reset_scale, sampled, _lo, _hi, _want_v = inputs
     ctx.save_for_backward(X, W, b, output[2], theta, alpha)
-    ctx.params = (a, reset_scale, sampled)
-    _remember_scalars(ctx, theta, alpha, reset_scale)
+    ctx.params = (tau, reset_scale, sampled)
+    _remember_scalars(ctx, theta, alpha)
 
 
 def _rpsu_backward(ctx, gS, _gV, _gR):
     X, W, b, R, theta, alpha = ctx.saved_tensors
-    a, reset_scale, sampled = ctx.params
     need = ctx.needs_input_grad[3] or ctx.needs_input_grad[4]
     gS = torch.zeros_like(X) if gS is None else gS
-    dX, dW, db, scalars = rpsu_backward(X, gS, R, W, b, theta.detach(), alpha.detach(), a, reset_scale, sampled, need)
-    ctx.alpha = alpha.detach().to(torch.float64)
-    d_theta, d_alpha = _scalar_grads(ctx, scalars, 3, 4)
-    return dX, dW, db, d_theta, d_alpha, None, None, None, None, None, None
+    dX, dW, db, d_theta, d_alpha = rpsu_backward(X, gS, R, W, b, theta.detach(), alpha.detach(), *ctx.params, need)
+    return dX, dW, db, *_scalar_grads(ctx, d_theta, d_alpha, 3), None, None, None, None, None, None
 
 
 torch.library.register_autograd("psu_torch::rpsu_forward", _rpsu_backward, setup_context=_rpsu_setup)

@@ -3,8 +3,8 @@
 One program owns ``BLOCK`` neurons and walks time in registers, so the forward pass reads ``X``
 once and writes ``S`` once (the memory-bandwidth floor), and the backward pass reads ``X`` and
 ``G`` once, writes ``dL/dX`` once, with two ``[T, N]`` scratch passes (``g`` and ``p``) between its
-forward recompute and its reverse sweep. The recurrences are those of :mod:`psu_torch._eager`
-(states scaled by ``1/a``)::
+forward recompute and its reverse sweep. The recurrences are those of
+:mod:`psu_torch._psu_recurrence` (states scaled by ``1/a``)::
 
     forward:   r' = a r' + q_{t-1};  h' = a h' + x_t;  p = sigma(a h');  w = h' - gamma r';
                s = [w > theta / a];  v = a w
@@ -35,6 +35,7 @@ import torch
 import triton
 import triton.language as tl
 
+from psu_core.checks import Params
 from psu_torch._precision import compute_dtype
 
 _HALF_PI = math.pi / 2
@@ -46,6 +47,7 @@ def _rotl(x, r: tl.constexpr):
     return (x << r) | (x >> (32 - r))
 
 
+# fmt: off
 @triton.jit
 def _threefry_w0(k0, k1, c0, c1):
     """First output word of Threefry-2x32-20 (uint32 in, uint32 out)."""
@@ -87,6 +89,7 @@ def _threefry_w0(k0, k1, c0, c1):
     x0 += x1; x1 = _rotl(x1, 6); x1 ^= x0  # noqa: E702
     x0 += ks2
     return x0
+# fmt: on
 
 
 @triton.jit
@@ -98,8 +101,17 @@ def _sigmoid(z):
 
 @triton.jit
 def _psu_fwd_kernel(
-    X, S, V, R, PARAMS, KEY, N, T: tl.constexpr,
-    WANT_V: tl.constexpr, SAMPLED: tl.constexpr, BLOCK: tl.constexpr,
+    X,
+    S,
+    V,
+    R,
+    PARAMS,
+    KEY,
+    N,
+    T: tl.constexpr,
+    WANT_V: tl.constexpr,
+    SAMPLED: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
@@ -138,8 +150,20 @@ def _psu_fwd_kernel(
 
 @triton.jit
 def _psu_bwd_kernel(
-    X, G, R, GV, PP, DX, PARTIAL, PARAMS, N, T: tl.constexpr,
-    SAMPLED: tl.constexpr, TIED: tl.constexpr, NEED_SCALARS: tl.constexpr, BLOCK: tl.constexpr,
+    X,
+    G,
+    R,
+    GV,
+    PP,
+    DX,
+    PARTIAL,
+    PARAMS,
+    N,
+    T: tl.constexpr,
+    SAMPLED: tl.constexpr,
+    TIED: tl.constexpr,
+    NEED_SCALARS: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
@@ -209,52 +233,56 @@ def _check(X: torch.Tensor) -> None:
 
 
 def psu_forward(
-    X: torch.Tensor, a: float, gamma: float, theta: float, seed: int | None, want_v: bool
+    X: torch.Tensor, p: Params, want_v: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """PSU forward in one fused kernel: ``(S, V or None, R as bool or None)`` for ``X [T, N]``.
-
-    ``S`` and ``V`` come in ``X.dtype``; half-precision ``X`` is computed in float32 in-kernel."""
+    """PSU forward in one fused kernel: ``(S, V or None, R as bool or None)`` for ``X [T, N]`` and the
+    checked call ``p``. ``S`` and ``V`` come in ``X.dtype``; half-precision ``X`` is computed in
+    float32 in-kernel."""
     _check(X)
     T, N = X.shape
+    a = p.decay
     S = torch.empty_like(X)
     V = torch.empty_like(X) if want_v else None
-    R8 = torch.empty((T, N), dtype=torch.int8, device=X.device) if seed is not None else None
+    R8 = torch.empty((T, N), dtype=torch.int8, device=X.device) if p.sampled else None
     if N == 0:
         return S, V, None if R8 is None else R8.bool()
     # The key words travel as int64 in a tensor: as kernel integer arguments Triton would
     # specialise or sign-type them by value.
-    key = (seed & 0xFFFFFFFF, seed >> 32) if seed is not None else (0, 0)
-    key_t = torch.tensor(key, dtype=torch.int64, device=X.device)
+    key_t = torch.tensor(p.key, dtype=torch.int64, device=X.device)
     grid = (triton.cdiv(N, _BLOCK),)
     _psu_fwd_kernel[grid](
-        X, S, V if V is not None else S, R8 if R8 is not None else S,
-        _params([a, gamma, theta / a], X), key_t, N, T,
-        WANT_V=want_v, SAMPLED=seed is not None, BLOCK=_BLOCK,
+        X,
+        S,
+        V if V is not None else S,
+        R8 if R8 is not None else S,
+        _params([a, p.gamma, p.threshold / a], X),
+        key_t,
+        N,
+        T,
+        WANT_V=want_v,
+        SAMPLED=p.sampled,
+        BLOCK=_BLOCK,
     )
     return S, V, None if R8 is None else R8.view(torch.bool)
 
 
 def psu_backward(
-    X: torch.Tensor,
-    G: torch.Tensor,
-    R: torch.Tensor | None,
-    a: float,
-    gamma: float,
-    theta: float,
-    alpha: float,
-    need_scalars: bool,
-    tied: bool,
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-    """PSU vector-Jacobian product in one fused kernel (see the module docstring).
+    X: torch.Tensor, G: torch.Tensor, R: torch.Tensor | None, p: Params, need_scalars: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """``(dL/dX, dL/dtheta, dL/dalpha)`` in one fused kernel (see the module docstring): ``dL/dX`` in
+    ``X.dtype``, the scalars as 0-d tensors in the compute dtype (``None`` unless ``need_scalars``).
 
-    ``dL/dX`` comes in ``X.dtype``, the scalar sums in the compute dtype."""
+    The kernel's per-block partial sums are those of the eager recurrence
+    (:func:`psu_torch._psu_recurrence.psu_backward_recurrence`): ``sum(g d')`` and, tied,
+    ``sum(g (r' + 1/a))``, else ``sum(g)``, with ``g = a gV``."""
     _check(X)
     T, N = X.shape
+    a, alpha = p.decay, p.surrogate_alpha
     s = 0.5 * alpha
     cd = compute_dtype(X.dtype)
     if N == 0:
         z = torch.zeros((), dtype=cd, device=X.device) if need_scalars else None
-        return torch.empty_like(X), z, z, z
+        return torch.empty_like(X), z, z
     # Scratch in the compute dtype: g = a gV (for float32/float64 overwritten by dL/dX in place) and p.
     GV = torch.empty(X.shape, dtype=cd, device=X.device)
     PP = torch.empty(X.shape, dtype=cd, device=X.device)
@@ -264,14 +292,23 @@ def psu_backward(
     k2s = (_HALF_PI * alpha * a) ** 2 / (a * s)
     R8 = R.view(torch.int8) if R is not None else None
     _psu_bwd_kernel[(n_blocks,)](
-        X, G.contiguous(), R8 if R8 is not None else X, GV, PP, DX, partial,
-        _params([a, gamma, theta / a, 1.0 / (a * s), k2s, 1.0 / a], X), N, T,
-        SAMPLED=R is not None, TIED=tied, NEED_SCALARS=need_scalars, BLOCK=_BLOCK,
+        X,
+        G.contiguous(),
+        R8 if R8 is not None else X,
+        GV,
+        PP,
+        DX,
+        partial,
+        _params([a, p.gamma, p.threshold / a, 1.0 / (a * s), k2s, 1.0 / a], X),
+        N,
+        T,
+        SAMPLED=R is not None,
+        TIED=p.tied,
+        NEED_SCALARS=need_scalars,
+        BLOCK=_BLOCK,
     )
     if not need_scalars:
-        return DX, None, None, None
+        return DX, None, None
     sums = partial.sum(dim=0)
-    zero = torch.zeros((), dtype=cd, device=X.device)
-    if tied:
-        return DX, sums[0], sums[1], zero  # sum(gV) + sum(gV B Q) together
-    return DX, sums[0], sums[1] / a, zero
+    d_theta = -sums[1] if p.tied else sums[1] * (-1.0 / a)
+    return DX, d_theta, sums[0] / alpha

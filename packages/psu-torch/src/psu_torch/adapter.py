@@ -1,10 +1,11 @@
 """The ``torch`` conformance adapter: NumPy at the edges, :mod:`psu_torch`'s public API inside.
 
 Registered under the entry-point group ``psu.backends``. ``forward``/``vjp`` call
-:func:`psu_torch.functional.psu` / ``ipsu`` / ``rpsu`` with ``impl="auto"`` (what users get);
-``online`` steps through :class:`psu_torch.online.OnlineStepper`; the Threefry words come from
-:mod:`psu_torch.random`. ``prepare`` gives the benchmark harness closures over device-resident
-tensors.
+:func:`psu_torch.functional.psu` / ``ipsu`` / ``rpsu`` (through ``functional.call``, which takes the
+variant by name) with ``method="auto"`` (what users get); ``online`` steps with the pure
+:func:`psu_torch.online.init_state` / :func:`psu_torch.online.step`; the Threefry words come from
+:mod:`psu_torch.random`. ``public_api()`` is the ``psu_torch`` module (SPEC §11's names), with no
+idioms to declare. ``prepare`` gives the benchmark harness closures over device-resident tensors.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+import psu_torch
 from psu_torch import functional as F
+from psu_torch import online as _online
 from psu_torch import random as prandom
-from psu_torch.online import OnlineStepper
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _PARAMS = ("tau", "threshold", "reset_scale", "surrogate_alpha", "reset", "seed")
@@ -66,20 +68,18 @@ def _call(case: dict[str, Any], x: Any, w: Any, b: Any, **extra: Any):
     params = {k: case.get(k) for k in _PARAMS}
     params["validate"] = case.get("validate", False)
     params.update(extra)
-    variant = case["variant"]
-    if variant == "psu":
-        return F.psu(x, weight=w, bias=b, **params)
-    if variant == "ipsu":
-        return F.ipsu(x, w, b, **params)
-    if variant == "rpsu":
-        return F.rpsu(x, w, b, **params)
-    raise ValueError(f"variant must be one of ('psu', 'ipsu', 'rpsu'), got {variant!r}")
+    return F.call(case["variant"], x, w, b, **params)
 
 
 class TorchAdapter:
     """Conformance adapter for :mod:`psu_torch` (CPU, and CUDA when a device is present)."""
 
     name = "torch"
+    #: SPEC §11 differences to declare: none (dtypes default to torch.float32, named "float32").
+    api_idioms: dict[str, str] = {}
+
+    def public_api(self) -> Any:
+        return psu_torch
 
     def devices(self) -> list[str]:
         return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -96,9 +96,9 @@ class TorchAdapter:
         with torch.no_grad():
             out = _call(case, x, w, b, return_membrane=True, return_reset=sampled)
         _sync(device)
-        result = {"spikes": _numpy(out[0]), "membrane": _numpy(out[1])}
+        result = {"spikes": _numpy(out.spikes), "membrane": _numpy(out.membrane)}
         if sampled:
-            result["reset"] = _numpy(out[2])
+            result["reset"] = _numpy(out.reset)
         return result
 
     def vjp(self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str) -> dict[str, Any]:
@@ -124,17 +124,15 @@ class TorchAdapter:
         x = _to_torch(case["x"], dtype, device)
         w = _to_torch(case.get("weight"), dtype, device)
         b = _to_torch(case.get("bias"), dtype, device)
-        stepper = OnlineStepper(
-            case["variant"], w, b, **{k: case.get(k) for k in _PARAMS}
-        )
-        state = stepper.initial_state(x.shape[1:], device=x.device, dtype=x.dtype)
+        params = {k: case.get(k) for k in _PARAMS}
+        state = _online.init_state(case["variant"], x.shape[1:], T=None if w is None else w.shape[0], dtype=x.dtype,
+                                  device=x.device)  # fmt: skip
         spikes, membrane, resets = [], [], []
-        with torch.no_grad():
-            for t in range(x.shape[0]):
-                s, v, r, state = stepper.step(x[t], state)
-                spikes.append(s)
-                membrane.append(v)
-                resets.append(r)
+        for t in range(x.shape[0]):
+            state, out = _online.step(state, x[t], w, b, **params)
+            spikes.append(out.spikes)
+            membrane.append(out.membrane)
+            resets.append(out.reset)
         _sync(device)
         result = {"spikes": _numpy(torch.stack(spikes)), "membrane": _numpy(torch.stack(membrane))}
         if case.get("reset") == "sampled":
@@ -143,8 +141,10 @@ class TorchAdapter:
 
     def threefry2x32(self, key0, key1, counter0, counter1, *, device: str) -> tuple[np.ndarray, np.ndarray]:
         dev = _device(device)
-        args = [torch.as_tensor(np.asarray(v, dtype=np.uint64).astype(np.int64), device=dev)
-                for v in (key0, key1, counter0, counter1)]
+        args = [
+            torch.as_tensor(np.asarray(v, dtype=np.uint64).astype(np.int64), device=dev)
+            for v in (key0, key1, counter0, counter1)
+        ]
         w0, w1 = prandom.threefry2x32(*args)
         _sync(device)
         return w0.cpu().numpy().astype(np.uint32), w1.cpu().numpy().astype(np.uint32)

@@ -1,4 +1,4 @@
-"""Functional API: ``psu``, ``ipsu``, ``rpsu`` on ``[T, ...]`` tensors (time first).
+"""Functional API (SPEC §11): ``psu``, ``ipsu``, ``rpsu`` on ``[T, ...]`` tensors (time first).
 
 With ``X`` the input viewed as a ``[T, N]`` matrix (SPEC §2)::
 
@@ -12,13 +12,15 @@ SPEC §6 (``reset="sampled"``, ``seed`` required). ``gamma = theta`` when ``rese
 (the gradient of a learnable threshold then reaches the reset term too), else ``reset_scale``.
 
 Spikes are differentiable through the arctan surrogate with sharpness ``surrogate_alpha``;
-``threshold`` and ``surrogate_alpha`` may be Python numbers or 0-d tensors (learnable).
+``threshold`` and ``surrogate_alpha`` may be Python numbers or 0-d tensors (learnable). The
+membrane and the reset draws are returned without gradient.
 
-``impl`` selects the computation, and the one selected is the one that runs:
+``method`` selects the computation, and the one selected is the one that runs
+(:mod:`psu_torch._methods`):
 
 * ``"auto"``: PSU on CPU picks ``"recurrence"``, ``"dense"`` or ``"chunked"`` by the measured
-  rule :func:`psu_torch._eager.choose_psu_impl`; PSU on CUDA uses ``"triton"`` (raises if Triton
-  is missing); IPSU and RPSU use ``"dense"`` (their learned matrix is one GEMM).
+  rule :func:`psu_torch._methods.choose_psu_method`; PSU on CUDA uses ``"triton"`` (raises if
+  Triton is missing); IPSU and RPSU use ``"dense"`` (their learned matrix is one GEMM).
 * ``"recurrence"`` (one pass over time, row operations), ``"chunked"`` (the dense form on blocks
   of 32 steps with carries), ``"dense"`` (``[T, T]`` GEMMs): eager PyTorch, any device; the first
   two are PSU only.
@@ -34,19 +36,19 @@ from typing import Any
 import torch
 
 from psu_core import checks
+from psu_core.api import PSUOutput
 from psu_torch import _autograd
+from psu_torch._methods import METHODS
 
-__all__ = ["psu", "ipsu", "rpsu", "IMPLS"]
-
-IMPLS = ("auto", "recurrence", "chunked", "dense", "triton")
+__all__ = ["psu", "ipsu", "rpsu", "call", "METHODS"]
 
 
-def _scalar_value(name: str, value: Any) -> Any:
+def scalar_value(name: str, value: Any) -> Any:
     """The Python value of a scalar parameter for the SPEC §8 checks (tensors must be 0-d)."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1 or not value.is_floating_point():
             raise ValueError(f"{name} must be a finite number or a 0-d floating tensor, got a tensor of "
-                             f"shape {tuple(value.shape)} and dtype {value.dtype}")
+                             f"shape {tuple(value.shape)} and dtype {value.dtype}")  # fmt: skip
         if torch.compiler.is_compiling():
             # Reading a tensor's value would break the graph; under torch.compile the value of a
             # tensor parameter is not checked (its shape and dtype are). 1.0 passes every check.
@@ -55,37 +57,11 @@ def _scalar_value(name: str, value: Any) -> Any:
     return value
 
 
-def _scalar_tensor(value: Any, like: torch.Tensor) -> torch.Tensor:
+def _scalar_tensor(value: Any) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.reshape(())
     # float64 holds the caller's number exactly; this tensor only carries the value.
     return torch.tensor(float(value), dtype=torch.float64)
-
-
-def _validate(variant: str, x: Any, weight: Any, bias: Any, tau, threshold, reset_scale, surrogate_alpha,
-              reset, seed, validate) -> int:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    for name, arr in (("weight", weight), ("bias", bias)):
-        if arr is not None and not isinstance(arr, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor or None, got {type(arr).__name__}")
-    T = checks.validate_call(
-        variant,
-        x_shape=tuple(x.shape),
-        x_dtype=str(x.dtype).replace("torch.", ""),
-        x_is_floating=x.is_floating_point(),
-        tau=tau,
-        threshold=_scalar_value("threshold", threshold),
-        reset_scale=reset_scale,
-        surrogate_alpha=_scalar_value("surrogate_alpha", surrogate_alpha),
-        weight_shape=None if weight is None else tuple(weight.shape),
-        bias_shape=None if bias is None else tuple(bias.shape),
-        reset=reset,
-        seed=seed,
-    ).T
-    if validate:
-        checks.check_finite(bool(torch.isfinite(x).all()))
-    return T
 
 
 def _triton_ready(x: torch.Tensor) -> None:
@@ -93,51 +69,98 @@ def _triton_ready(x: torch.Tensor) -> None:
     interpret = os.environ.get("TRITON_INTERPRET", "0") == "1"
     if x.device.type != "cuda" and not interpret:
         raise RuntimeError(
-            f"impl='triton' needs a CUDA tensor (or TRITON_INTERPRET=1 to run the kernels in Triton's "
+            f"method='triton' needs a CUDA tensor (or TRITON_INTERPRET=1 to run the kernels in Triton's "
             f"interpreter on CPU), got a tensor on {x.device}"
         )
     try:
         import triton  # noqa: F401
     except ImportError as err:  # pragma: no cover - depends on the install
         raise RuntimeError(
-            "impl='triton' (the default for CUDA tensors) needs the 'triton' package: "
-            "pip install 'psu-torch[cuda]', or pass impl='recurrence' to run eager PyTorch operations"
+            "method='triton' (the default for CUDA tensors) needs the 'triton' package: "
+            "pip install 'psu-torch[cuda]', or pass method='recurrence' to run eager PyTorch operations"
         ) from err
 
 
-def _resolve_psu_impl(impl: str, x: torch.Tensor, T: int, N: int) -> str:
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    if impl == "auto" and x.device.type == "cuda":
-        impl = "triton"
-    # "auto" on CPU is resolved inside the operator (psu_torch._eager.choose_psu_impl).
-    if impl == "triton":
+def _method(variant: str, method: Any, x: torch.Tensor) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if variant != "psu":
+        if method not in ("auto", "dense"):
+            raise ValueError(
+                f"method must be 'auto' or 'dense' for variant {variant!r} (its learned [T, T] matrix needs "
+                f"the whole input history, so it is computed as one GEMM), got {method!r}"
+            )
+        return "dense"
+    if method == "auto" and x.device.type == "cuda":
+        method = "triton"
+    # "auto" on CPU is resolved inside the operator (psu_torch._methods.choose_psu_method).
+    if method == "triton":
         _triton_ready(x)
-    return impl
+    return method
 
 
-def _resolve_learned_impl(variant: str, impl: str) -> None:
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    if impl not in ("auto", "dense"):
-        raise ValueError(
-            f"impl must be 'auto' or 'dense' for variant {variant!r} (its learned [T, T] matrix needs the "
-            f"whole input history, so it is computed as one GEMM), got {impl!r}"
+def call(
+    variant: str,
+    x: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    *,
+    tau: float = 2.0,
+    threshold: float | torch.Tensor = 1.0,
+    reset_scale: float | None = None,
+    surrogate_alpha: float | torch.Tensor = 2.0,
+    reset: str = "expected",
+    seed: int | None = None,
+    method: str = "auto",
+    return_membrane: bool = False,
+    return_reset: bool = False,
+    validate: bool = False,
+) -> torch.Tensor | PSUOutput:
+    """:func:`psu`, :func:`ipsu` or :func:`rpsu` by name (``variant``): one entry point for code that
+    chooses the variant at run time. PSU takes ``weight=None, bias=None`` (anything else raises the
+    ``ValueError`` of SPEC §8)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    for name, arr in (("weight", weight), ("bias", bias)):
+        if arr is not None and not isinstance(arr, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor or None, got {type(arr).__name__}")
+    p = checks.validate_call(
+        variant,
+        x_shape=tuple(x.shape),
+        x_dtype=str(x.dtype).removeprefix("torch."),
+        x_is_floating=x.is_floating_point(),
+        tau=tau,
+        threshold=scalar_value("threshold", threshold),
+        reset_scale=reset_scale,
+        surrogate_alpha=scalar_value("surrogate_alpha", surrogate_alpha),
+        weight_shape=None if weight is None else tuple(weight.shape),
+        bias_shape=None if bias is None else tuple(bias.shape),
+        reset=reset,
+        seed=seed,
+    )
+    if validate:
+        checks.check_finite(bool(torch.isfinite(x).all()))
+    method = _method(p.variant, method, x)
+    X = x.reshape(p.T, p.n).contiguous()
+    theta, alpha = _scalar_tensor(threshold), _scalar_tensor(surrogate_alpha)
+    seed_args = _autograd.split_seed(p.seed)
+    if p.variant == "psu":
+        S, V, R = _autograd.psu_forward(X, theta, alpha, p.tau, p.reset_scale, *seed_args, return_membrane, method)
+    elif p.variant == "ipsu":
+        S, V = _autograd.ipsu_forward(X, weight, bias, theta, alpha, p.tau, p.reset_scale, return_membrane)
+        R = None
+    else:
+        S, V, R = _autograd.rpsu_forward(
+            X, weight, bias, theta, alpha, p.tau, p.reset_scale, *seed_args, return_membrane
         )
-
-
-def _pack(x: torch.Tensor, S, V, R, return_membrane: bool, return_reset: bool):
-    # The operators return S and V in x.dtype (half precision computed in float32 inside them).
-    shape, dtype = x.shape, x.dtype
-    spikes = S.reshape(shape)
+    spikes = S.reshape(x.shape)
     if not (return_membrane or return_reset):
         return spikes
-    out = [spikes]
-    if return_membrane:
-        out.append(V.detach().reshape(shape))
-    if return_reset:
-        out.append(None if R is None else R.to(dtype).reshape(shape))
-    return tuple(out)
+    # The operators return S and V in x.dtype (half precision computed in float32 inside them);
+    # V and R carry no gradient (SPEC §11): gradients flow through the spikes only.
+    membrane = V.detach().reshape(x.shape) if return_membrane else None
+    draws = R.to(x.dtype).reshape(x.shape) if return_reset and p.sampled else None
+    return PSUOutput(spikes, membrane, draws)
 
 
 def psu(
@@ -149,13 +172,11 @@ def psu(
     surrogate_alpha: float | torch.Tensor = 2.0,
     reset: str = "expected",
     seed: int | None = None,
+    method: str = "auto",
     return_membrane: bool = False,
     return_reset: bool = False,
     validate: bool = False,
-    impl: str = "auto",
-    weight: None = None,
-    bias: None = None,
-):
+) -> torch.Tensor | PSUOutput:
     """Parallel Spiking Unit: ``V = A X - gamma B Q`` with ``Q = sigma(A X)`` (or its draw).
 
     Args:
@@ -166,32 +187,18 @@ def psu(
         surrogate_alpha: arctan surrogate sharpness ``> 0`` (number or 0-d tensor, learnable).
         reset: ``"expected"`` (use ``P``) or ``"sampled"`` (draw ``R`` with ``seed``).
         seed: integer in ``[0, 2**64)``, required when ``reset="sampled"``.
-        return_membrane: also return ``V`` (``[T, ...]``, not differentiable).
+        method: ``"auto"``, ``"recurrence"``, ``"chunked"``, ``"dense"`` or ``"triton"`` (module docstring).
+        return_membrane: also return ``V`` (``[T, ...]``, no gradient).
         return_reset: also return the drawn ``R`` (``None`` in expected mode).
         validate: scan ``x`` for NaN/inf first (one extra pass over the data).
-        impl: ``"auto"``, ``"recurrence"``, ``"dense"`` or ``"triton"`` (see the module docstring).
-        weight, bias: must be ``None``: PSU has no learned parameters (accepted only so that passing
-            them raises the ``ValueError`` of SPEC §8 that every backend raises).
 
     Returns:
-        ``S`` ``[T, ...]`` in ``x.dtype``; or the tuple ``(S, V)``, ``(S, R)``, ``(S, V, R)``
-        following the ``return_*`` flags.
+        ``S`` ``[T, ...]`` in ``x.dtype``; with ``return_membrane`` or ``return_reset``,
+        ``PSUOutput(spikes, membrane, reset)`` with ``None`` for what was not asked.
     """
-    T = _validate("psu", x, weight, bias, tau, threshold, reset_scale, surrogate_alpha, reset, seed, validate)
-    N = x.numel() // T if T else 0
-    impl = _resolve_psu_impl(impl, x, T, N)
-    X = x.reshape(T, N).contiguous()
-    S, V, R = _autograd.psu_forward(
-        X,
-        _scalar_tensor(threshold, X),
-        _scalar_tensor(surrogate_alpha, X),
-        1.0 / float(tau),
-        None if reset_scale is None else float(reset_scale),
-        *_autograd.split_seed(int(seed) if reset == "sampled" else None),
-        return_membrane,
-        impl,
-    )
-    return _pack(x, S, V, R if reset == "sampled" else None, return_membrane, return_reset)
+    return call("psu", x, tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
+                reset=reset, seed=seed, method=method, return_membrane=return_membrane, return_reset=return_reset,
+                validate=validate)  # fmt: skip
 
 
 def ipsu(
@@ -205,32 +212,20 @@ def ipsu(
     surrogate_alpha: float | torch.Tensor = 2.0,
     reset: str = "expected",
     seed: int | None = None,
+    method: str = "auto",
     return_membrane: bool = False,
     return_reset: bool = False,
     validate: bool = False,
-    impl: str = "auto",
-):
+) -> torch.Tensor | PSUOutput:
     """Input-aware PSU: ``V = ((W ⊙ M) - gamma B) X + b`` (one GEMM), ``S = [V > theta]``.
 
     ``weight`` is ``[T, T]`` (only its lower triangle, diagonal included, is used; the upper
     triangle gets a zero gradient), ``bias`` is ``[T]``. ``reset="sampled"`` is not defined for
-    IPSU and raises ``ValueError``. Other arguments and the return value as in :func:`psu`.
+    IPSU and raises ``ValueError``. Other arguments and the result as in :func:`psu`.
     """
-    T = _validate("ipsu", x, weight, bias, tau, threshold, reset_scale, surrogate_alpha, reset, seed, validate)
-    _resolve_learned_impl("ipsu", impl)
-    N = x.numel() // T
-    X = x.reshape(T, N).contiguous()
-    S, V = _autograd.ipsu_forward(
-        X,
-        weight,
-        bias,
-        _scalar_tensor(threshold, X),
-        _scalar_tensor(surrogate_alpha, X),
-        1.0 / float(tau),
-        None if reset_scale is None else float(reset_scale),
-        return_membrane,
-    )
-    return _pack(x, S, V, None, return_membrane, return_reset)
+    return call("ipsu", x, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale,
+                surrogate_alpha=surrogate_alpha, reset=reset, seed=seed, method=method,
+                return_membrane=return_membrane, return_reset=return_reset, validate=validate)  # fmt: skip
 
 
 def rpsu(
@@ -244,29 +239,16 @@ def rpsu(
     surrogate_alpha: float | torch.Tensor = 2.0,
     reset: str = "expected",
     seed: int | None = None,
+    method: str = "auto",
     return_membrane: bool = False,
     return_reset: bool = False,
     validate: bool = False,
-    impl: str = "auto",
-):
+) -> torch.Tensor | PSUOutput:
     """Reset-aware PSU: ``P = sigma((W ⊙ M) X + b)``, ``V = A X - gamma B Q``, ``S = [V > theta]``.
 
-    ``weight`` ``[T, T]`` (lower triangle used), ``bias`` ``[T]``. Other arguments and the return
-    value as in :func:`psu`.
+    ``weight`` ``[T, T]`` (lower triangle used), ``bias`` ``[T]``. Other arguments and the result
+    as in :func:`psu`.
     """
-    T = _validate("rpsu", x, weight, bias, tau, threshold, reset_scale, surrogate_alpha, reset, seed, validate)
-    _resolve_learned_impl("rpsu", impl)
-    N = x.numel() // T
-    X = x.reshape(T, N).contiguous()
-    S, V, R = _autograd.rpsu_forward(
-        X,
-        weight,
-        bias,
-        _scalar_tensor(threshold, X),
-        _scalar_tensor(surrogate_alpha, X),
-        1.0 / float(tau),
-        None if reset_scale is None else float(reset_scale),
-        *_autograd.split_seed(int(seed) if reset == "sampled" else None),
-        return_membrane,
-    )
-    return _pack(x, S, V, R if reset == "sampled" else None, return_membrane, return_reset)
+    return call("rpsu", x, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale,
+                surrogate_alpha=surrogate_alpha, reset=reset, seed=seed, method=method,
+                return_membrane=return_membrane, return_reset=return_reset, validate=validate)  # fmt: skip

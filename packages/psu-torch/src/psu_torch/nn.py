@@ -45,7 +45,7 @@ class _PSUBase(nn.Module):
         batch_first: bool = False,
         reference_compat: bool = False,
         generator: torch.Generator | None = None,
-        impl: str = "auto",
+        method: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -62,15 +62,15 @@ class _PSUBase(nn.Module):
         checks.check_positive("surrogate_alpha", surrogate_alpha)
         checks.check_reset_scale(reset_scale)
         checks.check_reset(self.variant, reset, 0)
-        if impl not in F.IMPLS:
-            raise ValueError(f"impl must be one of {F.IMPLS}, got {impl!r}")
+        if method not in F.METHODS:
+            raise ValueError(f"method must be one of {F.METHODS}, got {method!r}")
         self.tau = float(tau)
         self.reset_scale = None if reset_scale is None else float(reset_scale)
         self.reset = reset
         self.batch_first = bool(batch_first)
         self.reference_compat = bool(reference_compat)
         self.generator = generator
-        self.impl = impl
+        self.method = method
         kw = {"device": device, "dtype": dtype or torch.float32}
         alpha = torch.tensor(float(surrogate_alpha), **kw)
         theta = torch.tensor(float(threshold), **kw)
@@ -96,7 +96,7 @@ class _PSUBase(nn.Module):
             "surrogate_alpha": self.surrogate_alpha,
             "reset": self.reset,
             "seed": self._seed(),
-            "impl": self.impl,
+            "method": self.method,
         }
 
     def _time_first(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,8 +116,8 @@ class _PSUBase(nn.Module):
             parts.append("batch_first=True")
         if self.reference_compat:
             parts.append("reference_compat=True")
-        if self.impl != "auto":
-            parts.append(f"impl={self.impl!r}")
+        if self.method != "auto":
+            parts.append(f"method={self.method!r}")
         return ", ".join(parts)
 
 
@@ -135,10 +135,11 @@ class PSU(_PSUBase):
         s = F.psu(self._time_first(x), **self._kwargs())
         return self._time_first(s)
 
-    def stepper(self, seed: int | None = None) -> OnlineStepper:
-        """An :class:`~psu_torch.online.OnlineStepper` with this module's current parameters
-        (streaming inference, no look-ahead). Sampled mode takes ``seed`` or draws one."""
-        return _stepper(self, None, None, seed)
+    def stepper(self, neuron_shape, seed: int | None = None) -> OnlineStepper:
+        """An :class:`~psu_torch.online.OnlineStepper` for inputs ``x_t [*neuron_shape]`` with a copy of
+        this module's current parameters (streaming inference, no look-ahead). Sampled mode takes
+        ``seed`` or draws one."""
+        return _stepper(self, neuron_shape, None, None, seed)
 
 
 class _LearnedBase(_PSUBase):
@@ -162,10 +163,11 @@ class _LearnedBase(_PSUBase):
         s = fn(self._time_first(x), self.weight, self.bias, **self._kwargs())
         return self._time_first(s)
 
-    def stepper(self, seed: int | None = None) -> OnlineStepper:
-        """An :class:`~psu_torch.online.OnlineStepper` with this module's current parameters
-        (stops after ``T`` steps). Sampled mode (RPSU) takes ``seed`` or draws one."""
-        return _stepper(self, self.weight, self.bias, seed)
+    def stepper(self, neuron_shape, seed: int | None = None) -> OnlineStepper:
+        """An :class:`~psu_torch.online.OnlineStepper` for inputs ``x_t [*neuron_shape]`` with a copy of
+        this module's current parameters (stops after ``T`` steps). Sampled mode (RPSU) takes
+        ``seed`` or draws one."""
+        return _stepper(self, neuron_shape, self.weight, self.bias, seed)
 
     def extra_repr(self) -> str:
         return f"T={self.T}, " + super().extra_repr()
@@ -183,20 +185,15 @@ class RPSU(_LearnedBase):
     variant = "rpsu"
 
 
-def _stepper(module: _PSUBase, weight, bias, seed: int | None) -> OnlineStepper:
+def _stepper(module: _PSUBase, neuron_shape, weight, bias, seed: int | None) -> OnlineStepper:
     if module.reset == "sampled" and seed is None:
         seed = module._seed()
+    weight, bias = (None if t is None else t.detach().clone() for t in (weight, bias))
     return OnlineStepper(
-        module.variant,
-        weight,
-        bias,
-        tau=module.tau,
-        threshold=module.threshold,
-        reset_scale=module.reset_scale,
-        surrogate_alpha=module.surrogate_alpha,
-        reset=module.reset,
-        seed=seed,
-    )
+        module.variant, neuron_shape, weight, bias, tau=module.tau, threshold=float(module.threshold.detach()),
+        reset_scale=module.reset_scale, surrogate_alpha=float(module.surrogate_alpha.detach()), reset=module.reset,
+        seed=seed, dtype=module.threshold.dtype, device=module.threshold.device,
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------

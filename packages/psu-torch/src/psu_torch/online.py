@@ -1,4 +1,5 @@
-"""The online (step-by-step) form of SPEC §3: explicit state, one time step per call, no look-ahead.
+"""The online (step-by-step) form of SPEC §3 and §11: a pure :func:`step` on an explicit state, and
+:class:`OnlineStepper`, its stateful wrapper.
 
 Per neuron, for PSU::
 
@@ -7,34 +8,45 @@ Per neuron, for PSU::
     v_t = h_t - gamma r_t               s_t = [v_t > theta]
 
 IPSU and RPSU replace ``h_t`` (IPSU, with ``q = x``) or ``p_t`` (RPSU) by
-``sum_{j <= t} W[t, j] x_j + b_t``, so their state keeps the inputs seen so far and their stepper
-stops after ``T`` steps (a step past the end raises ``ValueError``). PSU's stepper has no end.
+``sum_{j <= t} W[t, j] x_j + b_t``, so their state keeps the inputs seen so far and a step past the
+horizon ``T`` raises ``ValueError``. PSU has no end.
 
-Fed the steps of ``x`` in order, the stepper produces the spikes of the parallel call exactly (the
-PSU operations are the ones :func:`psu_torch.functional.psu` runs with ``impl="recurrence"``).
-Stepping is for inference: spikes carry no surrogate gradient here.
+Fed the steps of ``x`` in order, the steps produce the spikes and membranes of the parallel call
+with ``method="recurrence"`` bit for bit (the same operations, :mod:`psu_torch._psu_recurrence`).
+Stepping is for inference: outputs carry no gradient. The state computes in float32 for a
+half-precision stream (:mod:`psu_torch._precision`); outputs come in the dtype of ``x_t``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from psu_core import checks
+from psu_core.api import StepOutput
 from psu_torch import random as prandom
 from psu_torch._precision import compute_dtype
+from psu_torch.functional import scalar_value
 
-__all__ = ["OnlineState", "StepOutput", "OnlineStepper"]
+__all__ = ["OnlineState", "StepOutput", "init_state", "step", "OnlineStepper"]
 
 
 @dataclass(frozen=True)
 class OnlineState:
-    """State after ``t`` steps: ``h`` and ``r`` scaled by ``1/a`` (``h / a``, ``r / a``; IPSU keeps
-    ``h`` unscaled), the previous reset input ``q`` (each ``[N]``) and, for IPSU/RPSU, the inputs
-    seen so far ``history [T, N]`` (rows ``>= t`` unused)."""
+    """The state after ``t`` steps (immutable: :func:`step` returns a new one).
 
+    ``h`` and ``r`` are scaled by ``1/a`` (``h / a``, ``r / a``; IPSU keeps ``h`` unscaled), ``q`` is
+    the previous reset input, each ``[N]`` (``N`` the product of ``neuron_shape``); ``history
+    [T, N]`` holds the inputs seen so far for IPSU/RPSU (rows ``>= t`` unused). ``T`` is the horizon
+    (``None`` for PSU). The tensors' dtype is the one the steps compute in.
+    """
+
+    variant: str
+    neuron_shape: tuple[int, ...]
+    T: int | None
     t: int
     h: torch.Tensor
     r: torch.Tensor
@@ -42,33 +54,145 @@ class OnlineState:
     history: torch.Tensor | None = None
 
 
-class StepOutput(NamedTuple):
-    """One step: ``spikes`` and ``membrane`` (shape of ``x_t``), ``reset`` (the draw ``R_t`` in
-    sampled mode, else ``None``) and the new ``state``."""
+def _dtype(dtype: Any) -> torch.dtype:
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch dtype or its name (e.g. 'float32'), got {dtype!r}")
+    return dtype
 
-    spikes: torch.Tensor
-    membrane: torch.Tensor
-    reset: torch.Tensor | None
-    state: OnlineState
+
+def init_state(
+    variant: str,
+    neuron_shape: Any,
+    *,
+    T: int | None = None,
+    dtype: torch.dtype | str = torch.float32,
+    device: torch.device | str | None = None,
+) -> OnlineState:
+    """A zero state for inputs ``x_t`` of shape ``neuron_shape``.
+
+    ``T`` is the horizon, required for IPSU/RPSU (their ``[T, T]`` matrix) and ignored for PSU;
+    ``dtype`` is the stream's dtype (half precision keeps a float32 state); ``device=None`` is
+    torch's default device.
+    """
+    variant = checks.check_variant(variant)
+    if variant != "psu" and (not isinstance(T, int) or isinstance(T, bool) or T < 1):
+        raise ValueError(f"T must be an integer >= 1 for variant {variant!r} (the [T, T] horizon), got {T!r}")
+    shape = tuple(int(d) for d in neuron_shape)
+    n = math.prod(shape)
+    cd = compute_dtype(_dtype(dtype))
+    zeros = torch.zeros(n, dtype=cd, device=device)
+    horizon = None if variant == "psu" else T
+    history = None if horizon is None else torch.zeros((horizon, n), dtype=cd, device=zeros.device)
+    return OnlineState(variant, shape, horizon, 0, zeros, zeros, zeros, history)
+
+
+def _shape(name: str, arr: Any) -> tuple[int, ...] | None:
+    if arr is None:
+        return None
+    if not isinstance(arr, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor or None, got {type(arr).__name__}")
+    return tuple(arr.shape)
+
+
+def step(
+    state: OnlineState,
+    x_t: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    *,
+    tau: float = 2.0,
+    threshold: float | torch.Tensor = 1.0,
+    reset_scale: float | None = None,
+    surrogate_alpha: float | torch.Tensor = 2.0,
+    reset: str = "expected",
+    seed: int | None = None,
+) -> tuple[OnlineState, StepOutput]:
+    """One time step (SPEC §3), pure: returns the new state and ``StepOutput(spikes, membrane,
+    reset)``, each ``[*neuron_shape]`` in ``x_t.dtype`` (``reset``: the draw ``R_t`` in sampled mode,
+    else ``None``); ``state`` is left as it was.
+
+    Arguments as in :func:`psu_torch.functional.psu` (tensor ``threshold``/``surrogate_alpha`` are
+    read as their current values); ``weight [T, T]`` and ``bias [T]`` for IPSU/RPSU. The call is
+    checked as a call on ``T`` steps would be, then ``x_t`` against the state's neuron shape, then
+    the step against the horizon (SPEC §8).
+    """
+    if not isinstance(x_t, torch.Tensor):
+        raise TypeError(f"x_t must be a torch.Tensor, got {type(x_t).__name__}")
+    p = checks.validate_step(
+        state.variant, t=state.t, horizon=state.T, neuron_shape=state.neuron_shape, x_shape=tuple(x_t.shape),
+        x_dtype=str(x_t.dtype).removeprefix("torch."), x_is_floating=x_t.is_floating_point(), tau=tau,
+        threshold=scalar_value("threshold", threshold), reset_scale=reset_scale,
+        surrogate_alpha=scalar_value("surrogate_alpha", surrogate_alpha), weight_shape=_shape("weight", weight),
+        bias_shape=_shape("bias", bias), reset=reset, seed=seed,
+    )  # fmt: skip
+    with torch.no_grad():
+        new_state, s, v, draw = _advance(state, x_t, weight, bias, p)
+    shape, dtype = x_t.shape, x_t.dtype
+    out = StepOutput(
+        s.to(dtype).reshape(shape), v.to(dtype).reshape(shape), None if draw is None else draw.to(dtype).reshape(shape)
+    )
+    return new_state, out
+
+
+def _mix(weight: torch.Tensor, bias: torch.Tensor, history: torch.Tensor, t: int) -> torch.Tensor:
+    """``sum_{j <= t} W[t, j] x_j + b_t`` over the inputs seen so far."""
+    w = weight[t, : t + 1].to(device=history.device, dtype=history.dtype)
+    return w @ history[: t + 1] + bias[t].to(device=history.device, dtype=history.dtype)
+
+
+def _advance(state: OnlineState, x_t: torch.Tensor, weight, bias, p: checks.Params):
+    """The step's arithmetic: ``(new state, s, v, R or None)``, in the state's dtype."""
+    t, a, gamma = state.t, p.decay, p.gamma
+    cd = state.h.dtype
+    x = x_t.reshape(-1).to(cd)
+    history = state.history
+    if history is not None:
+        history = history.clone()  # the given state keeps its own
+        history[t] = x
+    # States scaled by 1/a, as in the parallel recurrence (psu_torch._psu_recurrence): h' = h / a,
+    # r' = r / a, one fused update each, so spikes and membranes match it bit for bit.
+    r = torch.add(state.q, state.r, alpha=a) if t else state.r
+    prob = draw = None
+    if p.variant == "ipsu":
+        h = _mix(weight, bias, history, t)
+        v = torch.add(h, r, alpha=-gamma * a)
+        s = v > p.threshold
+        q = x
+    else:
+        h = torch.add(x, state.h, alpha=a)
+        prob = torch.sigmoid(_mix(weight, bias, history, t) if p.variant == "rpsu" else h * a)
+        w = torch.add(h, r, alpha=-gamma)
+        s = w > p.threshold / a
+        v = w * a
+        q = prob
+        if p.sampled:
+            u = prandom.uniform_rows(p.seed, t, t + 1, x.numel(), device=x.device, dtype=cd)[0]
+            draw = (u < prob).to(cd)
+            q = draw
+    new = OnlineState(state.variant, state.neuron_shape, state.T, t + 1, h, r, q, history)
+    return new, s, v, draw
 
 
 class OnlineStepper:
-    """Step-by-step PSU / IPSU / RPSU with explicit state.
+    """The stateful wrapper of :func:`init_state` and :func:`step`: ``.step(x_t) -> StepOutput``.
+
+    Holds the layer's ``weight``/``bias`` (IPSU/RPSU: their horizon ``T = weight.shape[0]``) and
+    parameters, and the current ``.state``; ``.reset_state()`` starts again from zero. Arguments as
+    in :func:`step` and :func:`init_state`, checked at construction.
 
     Example::
 
-        stepper = OnlineStepper("psu", threshold=0.5)
-        state = stepper.initial_state(neuron_shape=(128,))
+        stepper = OnlineStepper("psu", (128,), threshold=0.5)
         for x_t in stream:                       # x_t: [128]
-            s_t, v_t, _, state = stepper.step(x_t, state)
-
-    Arguments as in :func:`psu_torch.functional.psu`; ``weight [T, T]`` and ``bias [T]`` for
-    IPSU/RPSU. Tensors for ``threshold``/``surrogate_alpha`` are read as their current values.
+            s_t, v_t, _ = stepper.step(x_t)
     """
 
     def __init__(
         self,
-        variant: str = "psu",
+        variant: str,
+        neuron_shape: Any,
         weight: torch.Tensor | None = None,
         bias: torch.Tensor | None = None,
         *,
@@ -78,118 +202,33 @@ class OnlineStepper:
         surrogate_alpha: float | torch.Tensor = 2.0,
         reset: str = "expected",
         seed: int | None = None,
+        dtype: torch.dtype | str = torch.float32,
+        device: torch.device | str | None = None,
     ) -> None:
-        threshold = float(threshold.detach()) if isinstance(threshold, torch.Tensor) else threshold
-        surrogate_alpha = (
-            float(surrogate_alpha.detach()) if isinstance(surrogate_alpha, torch.Tensor) else surrogate_alpha
-        )
-        T = int(weight.shape[0]) if isinstance(weight, torch.Tensor) and weight.ndim >= 1 else 1
-        checks.validate_call(
-            variant,
-            x_shape=(T,),
-            x_dtype="float32",
-            x_is_floating=True,
-            tau=tau,
-            threshold=threshold,
-            reset_scale=reset_scale,
-            surrogate_alpha=surrogate_alpha,
-            weight_shape=None if weight is None else tuple(weight.shape),
-            bias_shape=None if bias is None else tuple(bias.shape),
-            reset=reset,
-            seed=seed,
-        )
-        self.variant = variant
-        self.a = 1.0 / float(tau)
-        self.threshold = float(threshold)
-        self.gamma = self.threshold if reset_scale is None else float(reset_scale)
-        self.seed = int(seed) if reset == "sampled" else None
-        self.weight = None if weight is None else torch.tril(weight.detach())
-        self.bias = None if bias is None else bias.detach()
-        self.T = None if weight is None else T
+        self.variant = checks.check_variant(variant)
+        self.neuron_shape = tuple(int(d) for d in neuron_shape)
+        self.weight, self.bias = weight, bias
+        self.params = dict(tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
+                           reset=reset, seed=seed)  # fmt: skip
+        w_shape = _shape("weight", weight)
+        horizon = w_shape[0] if w_shape else None
+        dtype = _dtype(dtype)
+        # The checks a step makes, now: the same rules and messages as a call on T steps.
+        checks.validate_step(
+            self.variant, t=0, horizon=horizon, neuron_shape=self.neuron_shape, x_shape=self.neuron_shape,
+            x_dtype=str(dtype).removeprefix("torch."), x_is_floating=True, tau=tau,
+            threshold=scalar_value("threshold", threshold), reset_scale=reset_scale,
+            surrogate_alpha=scalar_value("surrogate_alpha", surrogate_alpha), weight_shape=w_shape,
+            bias_shape=_shape("bias", bias), reset=reset, seed=seed,
+        )  # fmt: skip
+        self._init = dict(T=horizon, dtype=dtype, device=device)
+        self.reset_state()
 
-    def initial_state(
-        self,
-        neuron_shape: tuple[int, ...] | torch.Size = (),
-        *,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-    ) -> OnlineState:
-        """The state before the first step, for inputs ``x_t`` of shape ``neuron_shape``."""
-        n = 1
-        for d in neuron_shape:
-            n *= int(d)
-        cd = compute_dtype(dtype)  # the state of a half-precision stream is float32
-        zeros = torch.zeros(n, dtype=cd, device=device)
-        history = None if self.T is None else torch.zeros((self.T, n), dtype=cd, device=device)
-        return OnlineState(0, zeros, zeros, zeros, history)
+    def reset_state(self) -> None:
+        """Start again from the zero state."""
+        self.state = init_state(self.variant, self.neuron_shape, **self._init)
 
-    def step(self, x_t: torch.Tensor, state: OnlineState | None = None) -> StepOutput:
-        """Advance one time step: ``x_t`` (any neuron shape) -> ``(s_t, v_t, R_t, state)``."""
-        if not isinstance(x_t, torch.Tensor) or not x_t.is_floating_point():
-            dtype = x_t.dtype if isinstance(x_t, torch.Tensor) else type(x_t).__name__
-            raise TypeError(f"x must have a floating dtype (float16, bfloat16, float32, float64), got {dtype}")
-        if state is None:
-            state = self.initial_state(x_t.shape, device=x_t.device, dtype=x_t.dtype)
-        t = state.t
-        if self.T is not None and t >= self.T:
-            raise ValueError(
-                f"step must be < T = {self.T} for variant {self.variant!r} (its learned matrix is "
-                f"[T, T]), got step {t}"
-            )
-        cd = state.h.dtype
-        x = x_t.reshape(-1).to(cd)
-        if x.shape != state.h.shape:
-            raise ValueError(f"x must have {state.h.numel()} neurons per step (as the state), got {x.numel()}")
-        a, gamma = self.a, self.gamma
-        history = state.history
-        if history is not None:
-            history = history.clone()
-            history[t] = x
-        # States scaled by 1/a (see psu_torch._eager): h' = h / a, r' = r / a, one fused update each;
-        # these are the operations of the parallel recurrence, so spikes and membranes match it bitwise.
-        r = torch.add(state.q, state.r, alpha=a) if t else state.r
-        if self.variant == "ipsu":
-            h = self._mix(history, t, cd)
-            v = torch.add(h, r, alpha=-gamma * a)
-            s = (v > self.threshold).to(cd)
-            prob = None
-        else:
-            h = torch.add(x, state.h, alpha=a)
-            prob = torch.sigmoid(self._mix(history, t, cd) if self.variant == "rpsu" else h * a)
-            w = torch.add(h, r, alpha=-gamma)
-            s = (w > self.threshold / a).to(cd)
-            v = w * a
-        draw = None
-        if self.variant == "ipsu":
-            q = x
-        elif self.seed is not None:
-            u = prandom.uniform_rows(self.seed, t, t + 1, x.numel(), device=x.device, dtype=cd)[0]
-            draw = (u < prob).to(cd)
-            q = draw
-        else:
-            q = prob
-        new_state = replace(state, t=t + 1, h=h, r=r, q=q, history=history)
-        shape, dtype = x_t.shape, x_t.dtype
-        return StepOutput(
-            s.to(dtype).reshape(shape),
-            v.to(dtype).reshape(shape),
-            None if draw is None else draw.to(dtype).reshape(shape),
-            new_state,
-        )
-
-    def _mix(self, history: Any, t: int, cd: torch.dtype) -> torch.Tensor:
-        # sum_{j <= t} W[t, j] x_j + b_t, over the inputs seen so far
-        w = self.weight[t, : t + 1].to(device=history.device, dtype=cd)
-        return w @ history[: t + 1] + self.bias[t].to(device=history.device, dtype=cd)
-
-    def run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Step through ``x [T, ...]`` from the initial state; stacks ``(S, V, R)``."""
-        state = self.initial_state(x.shape[1:], device=x.device, dtype=x.dtype)
-        spikes, membrane, resets = [], [], []
-        for t in range(x.shape[0]):
-            s, v, r, state = self.step(x[t], state)
-            spikes.append(s)
-            membrane.append(v)
-            resets.append(r)
-        R = torch.stack(resets) if self.seed is not None else None
-        return torch.stack(spikes), torch.stack(membrane), R
+    def step(self, x_t: torch.Tensor) -> StepOutput:
+        """Advance one time step: ``x_t [*neuron_shape]`` -> ``StepOutput(spikes, membrane, reset)``."""
+        self.state, out = step(self.state, x_t, self.weight, self.bias, **self.params)
+        return out

@@ -8,6 +8,9 @@ device-agnostic and bit-identical to :mod:`psu_core.rng`:
     counter = (n, t)                    n: flat neuron index (C order), t: time step
     u       = (w0 >> 8) * 2**-24        exact in float32 and float64
     R       = 1 if u < P else 0
+
+The forward forms read the stream a row (time step) at a time through :class:`UniformRows`, or draw
+a whole ``[T, N]`` block of resets with :func:`draw_resets`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch
 
 from psu_core.checks import check_seed
 
-__all__ = ["threefry2x32", "seed_key", "uniform_rows", "uniforms"]
+__all__ = ["threefry2x32", "seed_key", "uniform_rows", "uniforms", "UniformRows", "draw_resets"]
 
 ROTATIONS = (13, 15, 26, 6, 17, 29, 16, 24)
 KS_PARITY = 0x1BD11BDA
@@ -134,3 +137,32 @@ def uniforms(
     for d in shape[1:]:
         n *= d
     return uniform_rows(seed, 0, shape[0], n, device=device, dtype=dtype).reshape(shape)
+
+
+class UniformRows:
+    """Rows ``u[t, :]`` of the stream for ``N`` neurons, generated a block of rows at a time (about
+    2^20 values per block) so that a pass over time costs one Threefry call per block, not per step."""
+
+    def __init__(self, seed: int, T: int, N: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.seed, self.T, self.N, self.dtype, self.device = seed, T, N, dtype, device
+        self.rows = max(1, _CHUNK_ELEMENTS // max(N, 1))
+        self.start, self.block = 0, None
+
+    def row(self, t: int) -> torch.Tensor:
+        """``u[t, :]``, ``[N]``."""
+        if self.block is None or not (self.start <= t < self.start + self.block.shape[0]):
+            self.start = t
+            stop = min(self.T, t + self.rows)
+            self.block = uniform_rows(self.seed, t, stop, self.N, device=self.device, dtype=self.dtype)
+        return self.block[t - self.start]
+
+
+def draw_resets(seed: int, P: torch.Tensor, t0: int = 0) -> torch.Tensor:
+    """``R = [u < P]`` as ``bool`` ``[T, N]`` for the reset probabilities ``P [T, N]`` of time steps
+    ``t0 .. t0 + T`` (``P`` in float32 or float64)."""
+    T, N = P.shape
+    R = torch.empty((T, N), dtype=torch.bool, device=P.device)
+    stream = UniformRows(seed, t0 + T, N, P.dtype, P.device)
+    for t in range(T):
+        torch.lt(stream.row(t0 + t), P[t], out=R[t])
+    return R

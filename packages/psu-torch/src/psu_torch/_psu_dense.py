@@ -1,0 +1,63 @@
+"""PSU in matrix form (SPEC §2, §5): ``V = A X - gamma B Q`` as two GEMMs with ``[T, T]`` matrices.
+
+Fewer, larger operations than the recurrence: it wins when ``N`` is too small for per-row operations
+to amortise Python overhead (measured, see :func:`psu_torch._methods.choose_psu_method`).
+
+Backward::
+
+    gV = G dS/dV,   C = B^T gV,   dL/dX = A^T (gV - gamma C P (1 - P))
+
+Functions take ``X [T, N]`` in the compute dtype and the checked call ``p`` (:class:`Params`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from psu_core.checks import Params
+from psu_torch._decay import decay_matrices
+from psu_torch._surrogate import scalar_grads, scaled_surrogate
+from psu_torch.random import draw_resets
+
+
+def _membrane(X: torch.Tensor, p: Params, R: torch.Tensor | None):
+    """``(V, P, R, Q, B)``: the membrane, the probabilities, the draws (drawn here in sampled mode
+    when ``R`` is not given), the reset input ``Q`` and the matrix ``B``."""
+    A, B = decay_matrices(X.shape[0], p.decay, X.dtype, X.device)
+    V = A @ X
+    P = torch.sigmoid(V)
+    if p.sampled and R is None:
+        R = draw_resets(p.seed, P)
+    Q = P if R is None else R.to(X.dtype)
+    V.addmm_(B, Q, alpha=-p.gamma)
+    return V, P, R, Q, B
+
+
+def psu_forward_dense(
+    X: torch.Tensor, p: Params, want_v: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode)."""
+    V, P, R, _, _ = _membrane(X, p, None)
+    S = torch.gt(V, p.threshold, out=P)
+    return S, (V if want_v else None), R
+
+
+def psu_backward_dense(
+    X: torch.Tensor, G: torch.Tensor, R: torch.Tensor | None, p: Params, need_scalars: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """``(dL/dX, dL/dtheta, dL/dalpha)``; the scalars are 0-d tensors, ``None`` unless ``need_scalars``."""
+    s = 0.5 * p.surrogate_alpha
+    V, P, R, Q, B = _membrane(X, p, R)
+    A, _ = decay_matrices(X.shape[0], p.decay, X.dtype, X.device)
+    D = V.sub_(p.threshold)
+    GV = scaled_surrogate(G, D, p.surrogate_alpha, out=torch.empty_like(X))  # gV / s
+    C = B.T @ GV
+    d_theta = d_alpha = None
+    if need_scalars:
+        # sum(gV * B Q) = sum((B^T gV) * Q)
+        bq = torch.dot(C.view(-1), Q.reshape(-1)) if p.tied else None
+        d_theta, d_alpha = scalar_grads(p, torch.dot(GV.view(-1), D.view(-1)), GV.sum(), bq, s)
+    P.addcmul_(P, P, value=-1).mul_(C)
+    GV.add_(P, alpha=-p.gamma)
+    dX = torch.mm(A.T, GV).mul_(s) if s != 1.0 else A.T @ GV
+    return dX, d_theta, d_alpha

@@ -1,0 +1,135 @@
+"""PSU as one pass over time of element-wise work on ``[N]`` rows (SPEC §3, §5).
+
+Forward, per step::
+
+    h_t = a (h_{t-1} + x_t),  p_t = sigma(h_t),  r_t = a (r_{t-1} + q_{t-1}),  v_t = h_t - gamma r_t
+
+with ``q = p`` (expected reset) or ``q = R = [u_t < p_t]`` (sampled). Each row stays in cache between
+the operations that use it, and nothing of size ``[T, N]`` is allocated beyond the outputs.
+
+The recurrences run on states scaled by ``1/a``, so that each update is one fused operation
+``torch.add(u, state, alpha=a)`` instead of an add and a multiply::
+
+    h'_t = h_t / a = a h'_{t-1} + x_t            r'_t = r_t / a = a r'_{t-1} + q_{t-1}
+    w_t  = v_t / a = h'_t - gamma r'_t           s_t  = [w_t > theta / a]
+
+(``a > 0``, so the comparison is the same one, up to rounding of ``theta / a``.) The online step
+(:mod:`psu_torch.online`) and the Triton kernels run the same operations, so the step reproduces
+these spikes and membranes bit for bit.
+
+Functions take ``X [T, N]`` in the compute dtype and the checked call ``p`` (:class:`Params`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from psu_core.checks import Params
+from psu_torch._surrogate import HALF_PI
+from psu_torch.random import UniformRows
+
+
+def psu_forward_recurrence(
+    X: torch.Tensor, p: Params, want_v: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode) in one pass over time.
+
+    Six row operations per step: h', p = sigma(a h'), r', w, s (plus v = a w when wanted).
+    """
+    T, N = X.shape
+    a, gamma = p.decay, p.gamma
+    S = torch.empty_like(X)
+    V = torch.empty_like(X) if want_v else None
+    R = torch.empty((T, N), dtype=torch.bool, device=X.device) if p.sampled else None
+    stream = UniformRows(p.seed, T, N, X.dtype, X.device) if p.sampled else None
+    h = torch.zeros(N, dtype=X.dtype, device=X.device)
+    r = torch.zeros(N, dtype=X.dtype, device=X.device)
+    prob = torch.empty(N, dtype=X.dtype, device=X.device)
+    w = torch.empty(N, dtype=X.dtype, device=X.device)
+    limit = p.threshold / a
+    for t in range(T):
+        if t:
+            torch.add(prob if R is None else R[t - 1], r, alpha=a, out=r)
+        torch.add(X[t], h, alpha=a, out=h)
+        torch.mul(h, a, out=prob).sigmoid_()
+        if R is not None:
+            torch.lt(stream.row(t), prob, out=R[t])
+        torch.add(h, r, alpha=-gamma, out=w)
+        torch.gt(w, limit, out=S[t])
+        if V is not None:
+            torch.mul(w, a, out=V[t])
+    return S, V, R
+
+
+def psu_backward_recurrence(
+    X: torch.Tensor, G: torch.Tensor, R: torch.Tensor | None, p: Params, need_scalars: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """``(dL/dX, dL/dtheta, dL/dalpha)`` by the recurrences of SPEC §5 (forward recompute, reverse
+    sweep); the two scalars are 0-d tensors, ``None`` unless ``need_scalars``.
+
+    ``g = a gV`` is formed directly (the constant folded into the surrogate's denominator), which
+    makes every reverse update one fused operation::
+
+        c_j  = a c_{j+1} + g_{j+1}                       (= B^T gV, unscaled)
+        k_j  = g_j - gamma a c_j p_j (1 - p_j)           (= a gH_j)
+        e_j  = k_j + a e_{j+1}                           (= A^T gH = dL/dX_j)
+
+    The scalar sums accumulate per neuron in the forward recompute: ``sum(g d') = sum(gV (v -
+    theta))`` with ``d' = (v - theta) / a``, and ``sum(g (r' + 1/a)) = sum(gV) + sum(gV B Q)`` when
+    tied (one reduction for both terms of ``dL/dtheta``), else ``sum(g) = a sum(gV)``.
+    """
+    T, N = X.shape
+    a, gamma, theta, alpha = p.decay, p.gamma, p.threshold, p.surrogate_alpha
+    s = 0.5 * alpha
+    k2 = (HALF_PI * alpha * a) ** 2  # (pi/2 alpha (v - theta))^2 = k2 d'^2
+    GV = torch.empty_like(X)  # g = a gV; overwritten by dL/dX in the reverse sweep
+    PP = torch.empty_like(X)  # p_t
+    h = torch.zeros(N, dtype=X.dtype, device=X.device)
+    r = torch.zeros(N, dtype=X.dtype, device=X.device)
+    d = torch.empty(N, dtype=X.dtype, device=X.device)
+    rr = torch.empty(N, dtype=X.dtype, device=X.device)
+    # 1 / (a s) as a tensor: den' = (1 + k2 d'^2) / (a s), so G / den' = a s G / (1 + q^2) = a gV
+    inv_as = torch.full((), 1.0 / (a * s), dtype=X.dtype, device=X.device)
+    k2s = k2 / (a * s)
+    # Per-neuron running sums, reduced once at the end: element-wise updates, no BLAS dot per step
+    # (threaded BLAS level-1 calls cost milliseconds each on a busy machine).
+    acc = torch.zeros((2, N), dtype=X.dtype, device=X.device) if need_scalars else None
+    # gamma == theta (tied, or a fixed reset scale equal to it) lets d' = h' - theta (r' + 1/a)
+    fold = p.tied or gamma == theta
+    limit = theta / a
+    for t in range(T):
+        if t:
+            torch.add(PP[t - 1] if R is None else R[t - 1], r, alpha=a, out=r)
+        torch.add(X[t], h, alpha=a, out=h)
+        torch.mul(h, a, out=PP[t]).sigmoid_()
+        if fold:
+            torch.add(r, 1.0 / a, out=rr)  # r' + 1/a
+            torch.add(h, rr, alpha=-theta, out=d)  # d' = (v - theta) / a
+        else:
+            torch.add(h, r, alpha=-gamma, out=d).sub_(limit)
+        torch.addcmul(inv_as, d, d, value=k2s, out=GV[t])
+        g = torch.div(G[t], GV[t], out=GV[t])
+        if acc is not None:
+            acc[0].addcmul_(g, d)
+            if p.tied:
+                acc[1].addcmul_(g, rr)
+            else:
+                acc[1].add_(g)
+    c = torch.zeros(N, dtype=X.dtype, device=X.device)
+    tmp = d
+    for j in range(T - 1, -1, -1):
+        pj = PP[j]
+        torch.addcmul(pj, pj, pj, value=-1, out=tmp)  # p (1 - p)
+        tmp.mul_(c)
+        torch.add(GV[j], tmp, alpha=-gamma * a, out=tmp)  # k_j
+        if j:
+            torch.add(GV[j], c, alpha=a, out=c)  # c_{j-1}
+        if j == T - 1:
+            GV[j].copy_(tmp)
+        else:
+            torch.add(tmp, GV[j + 1], alpha=a, out=GV[j])
+    if acc is None:
+        return GV, None, None
+    sums = acc.sum(dim=1)
+    d_theta = -sums[1] if p.tied else sums[1] * (-1.0 / a)
+    return GV, d_theta, sums[0] / alpha
