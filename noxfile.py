@@ -83,6 +83,8 @@ PAIRS: list[Pair] = [
     ),
     Pair("numba-cuda", "cuda", ("./packages/psu-numba[cuda]",), label="numba-cuda"),
     Pair("cupy", "cuda", ("./packages/psu-numba[cupy]",)),
+    # A port in another language, driven over the exec protocol (conformance/PORTING.md): Node, no packages.
+    Pair("exec:node ports/js/adapter.mjs", "cpu", (), label="js-cpu"),
 ]
 
 
