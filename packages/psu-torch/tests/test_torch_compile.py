@@ -33,3 +33,14 @@ def test_compiled_matches_eager_forward_and_backward():
     assert torch.equal(out, eager)
     for g, p in zip(grads, net.parameters(), strict=False):
         torch.testing.assert_close(p.grad, g)
+
+
+def test_preset_and_membrane_compile_without_graph_breaks():
+    # The folded layout of the preset and a PSUOutput result are plain tensor code around the ops.
+    torch.manual_seed(1)
+    net = nn.Sequential(
+        nn.Linear(6, 6), PSU(T=4, reference_compat=True), nn.Linear(6, 6), RPSU(4, return_membrane=True)
+    )
+    x = torch.randn(4 * 3, 6)
+    explanation = torch._dynamo.explain(lambda x: net[3](net[2](net[1](net[0](x))).view(4, 3, 6)))(x)
+    assert explanation.graph_break_count == 0, explanation.break_reasons

@@ -6,7 +6,8 @@ wrapper), ``PSUOutput`` and ``StepOutput``. Modules:
 
 * :mod:`psu_torch.functional` — ``psu``, ``ipsu``, ``rpsu`` (and ``call`` by variant name) on
   ``[T, ...]`` tensors (fused autograd);
-* :mod:`psu_torch.nn` — modules ``PSU``, ``IPSU``, ``RPSU`` and the folded-time helper ``TimeFolded``;
+* :mod:`psu_torch.nn` — modules ``PSU``, ``IPSU``, ``RPSU``, the folded-time helper ``TimeFolded``
+  and ``load_published_state_dict`` for the published code's checkpoints;
 * :mod:`psu_torch.online` — ``init_state``, ``step``, ``OnlineStepper``;
 * :mod:`psu_torch.random` — the Threefry-2x32 stream of sampled resets in torch integer arithmetic.
 """
@@ -14,7 +15,7 @@ wrapper), ``PSUOutput`` and ``StepOutput``. Modules:
 from psu_core.api import PSUOutput, StepOutput
 from psu_torch import functional, online, random
 from psu_torch.functional import ipsu, psu, rpsu
-from psu_torch.nn import IPSU, PSU, RPSU, TimeFolded, merge_time, split_time
+from psu_torch.nn import IPSU, PSU, RPSU, TimeFolded, load_published_state_dict, merge_time, split_time
 from psu_torch.online import OnlineStepper, init_state, step
 
 __all__ = [
@@ -35,5 +36,6 @@ __all__ = [
     "TimeFolded",
     "split_time",
     "merge_time",
+    "load_published_state_dict",
 ]
 __version__ = "0.1.0"
