@@ -35,12 +35,12 @@ def case(variant, reset, shape, reset_scale=None):
 def exact(c, grad):
     """Forward outputs and gradients from the public API on the unpadded arrays."""
     fn = getattr(psu_jax, c["variant"])
-    wb = {} if c["weight"] is None else {"weight": jnp.asarray(c["weight"]), "bias": jnp.asarray(c["bias"])}
-    kw = dict(tau=c["tau"], reset_scale=c["reset_scale"], reset=c["reset"], key_or_seed=c["seed"])
-    out = fn(jnp.asarray(c["x"]), **wb, **kw, threshold=c["threshold"], return_membrane=True)
+    wb = () if c["weight"] is None else (jnp.asarray(c["weight"]), jnp.asarray(c["bias"]))
+    kw = dict(tau=c["tau"], reset_scale=c["reset_scale"], reset=c["reset"], seed=c["seed"])
+    out = fn(jnp.asarray(c["x"]), *wb, **kw, threshold=c["threshold"], return_membrane=True, return_reset=True)
 
     def loss(x, th, al, wb):
-        return jnp.sum(fn(x, **wb, **kw, threshold=th, surrogate_alpha=al) * grad)
+        return jnp.sum(fn(x, *wb, **kw, threshold=th, surrogate_alpha=al) * grad)
 
     g = jax.grad(loss, argnums=(0, 1, 2, 3))(jnp.asarray(c["x"]), c["threshold"], c["surrogate_alpha"], wb)
     return out, g
@@ -51,7 +51,7 @@ def exact(c, grad):
 def test_bucketed_equals_exact(variant, reset, shape):
     c = case(variant, reset, shape, reset_scale=0.75 if shape[0] == 3 else None)
     lay = _layout(c, "cpu")
-    assert lay.shape == shape and lay.bucket_steps >= shape[0] and lay.bucket_neurons >= int(np.prod(shape[1:]))
+    assert lay.shape == shape and lay.T_b >= shape[0] and lay.N_b >= int(np.prod(shape[1:]))
     grad = RNG.normal(size=shape)
     out, (gx, gth, gal, gwb) = exact(c, jnp.asarray(grad))
     fwd = ADAPTER.forward(c, device="cpu", dtype="float64")
@@ -63,8 +63,8 @@ def test_bucketed_equals_exact(variant, reset, shape):
     np.testing.assert_allclose(g["x"], np.asarray(gx), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(g["threshold"], float(gth), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(g["surrogate_alpha"], float(gal), rtol=1e-10, atol=1e-12)
-    for k in gwb:
-        np.testing.assert_allclose(g[k], np.asarray(gwb[k]), rtol=1e-10, atol=1e-12)
+    for k, gk in zip(("weight", "bias"), gwb, strict=False):
+        np.testing.assert_allclose(g[k], np.asarray(gk), rtol=1e-10, atol=1e-12)
     on = ADAPTER.online(c, device="cpu", dtype="float64")
     np.testing.assert_array_equal(on["spikes"], np.asarray(out.spikes))
     if reset == "sampled":
@@ -81,3 +81,18 @@ def test_malformed_cases_are_not_padded():
     c = case("psu", "expected", (4, 3))
     c["x"] = np.arange(12).reshape(4, 3)
     assert _layout(c, "cpu").shape is None
+
+
+def test_psu_weight_is_refused_in_the_words_of_spec_8():
+    """psu(x) has no weight parameter (SPEC §11): a PSU case carrying one is refused as SPEC §8 words
+    it (ValueError naming weight), not with Python's TypeError for an unknown keyword."""
+    c = case("psu", "expected", (4, 3))
+    c["weight"] = np.zeros((4, 4))
+    with pytest.raises(ValueError, match="weight must be None for variant 'psu'"):
+        ADAPTER.forward(c, device="cpu", dtype="float64")
+    with pytest.raises(ValueError, match="weight must be None for variant 'psu'"):
+        ADAPTER.vjp(c, np.ones((4, 3)), device="cpu", dtype="float64")
+
+
+def test_public_api_is_the_package():
+    assert ADAPTER.public_api() is psu_jax and ADAPTER.api_idioms == {}

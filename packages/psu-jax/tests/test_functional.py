@@ -1,15 +1,15 @@
-"""What is JAX-specific about the functional API: methods, custom_vjp vs. numerical gradients,
-jit/vmap/grad composition, caching, traced arguments, dtypes. (What every backend must do is in
-the conformance suite.)"""
+"""What is JAX-specific about the functional API: methods, custom_vjp against the reference's
+analytic gradients, results and the membrane-gradient rule of SPEC §11, jit/vmap/grad
+composition, caching, traced arguments, dtypes. (What every backend must do is in the
+conformance suite.)"""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.test_util import check_grads
 
 import psu_jax
-from psu_core import reference
+from psu_core import api, reference
 from psu_jax import functional
 
 RNG = np.random.default_rng(0)
@@ -49,7 +49,7 @@ def test_methods_match_reference(variant, reset, reset_scale, method):
     seed = 2**40 + 3 if reset == "sampled" else None
     kw = dict(tau=2.5, threshold=0.6, reset_scale=reset_scale, reset=reset)
     wb = learned(variant)
-    out = call(variant, jnp.asarray(X), **wb, **kw, key_or_seed=seed, return_membrane=True, method=method)
+    out = call(variant, jnp.asarray(X), **wb, **kw, seed=seed, return_membrane=True, return_reset=True, method=method)
     ref = reference.forward(variant, X, W if wb else None, B if wb else None, **kw, seed=seed)
     np.testing.assert_array_equal(np.asarray(out.spikes), ref.spikes)
     np.testing.assert_allclose(np.asarray(out.membrane), ref.membrane, rtol=1e-12, atol=1e-12)
@@ -57,7 +57,7 @@ def test_methods_match_reference(variant, reset, reset_scale, method):
         np.testing.assert_array_equal(np.asarray(out.reset), ref.reset)
 
     def loss(x, th, al, wb):
-        s = call(variant, x, **wb, **{**kw, "threshold": th}, surrogate_alpha=al, key_or_seed=seed, method=method)
+        s = call(variant, x, **wb, **{**kw, "threshold": th}, surrogate_alpha=al, seed=seed, method=method)
         return jnp.sum(s * G)
 
     gx, gth, gal, gwb = jax.grad(loss, argnums=(0, 1, 2, 3))(jnp.asarray(X), 0.6, 2.0, wb)
@@ -70,17 +70,67 @@ def test_methods_match_reference(variant, reset, reset_scale, method):
         np.testing.assert_allclose(np.asarray(gwb["bias"]), gref.bias, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("variant", ["psu", "ipsu", "rpsu"])
+@pytest.mark.parametrize(
+    "variant,reset", [("psu", "expected"), ("psu", "sampled"), ("ipsu", "expected"), ("rpsu", "sampled")]
+)
 @pytest.mark.parametrize("method", ["scan", "dense"])
-def test_membrane_vjp_matches_numerical(variant, method):
-    """The membrane is smooth in x, theta (tied reset), W and b: check_grads against differences."""
+def test_membrane_and_reset_carry_no_gradient(variant, reset, method):
+    """SPEC §11: gradients flow through the spikes only; a loss on the returned membrane or draws
+    reaches no argument (while the same loss on the spikes reaches every one)."""
     wb = learned(variant)
+    seed = 5 if reset == "sampled" else None
 
-    def membrane(x, th, *w):
-        kw = dict(zip(("weight", "bias"), w, strict=False))
-        return call(variant, x, **kw, threshold=th, return_membrane=True, method=method).membrane
+    def outputs(x, th, al, wb):
+        return call(variant, x, **wb, threshold=th, surrogate_alpha=al, reset=reset, seed=seed, method=method,
+                    return_membrane=True, return_reset=True)  # fmt: skip
 
-    check_grads(membrane, (jnp.asarray(X), jnp.asarray(0.8), *wb.values()), order=1, modes=["rev"], eps=1e-6)
+    args = (jnp.asarray(X), 0.8, 2.0, wb)
+    fields = ("spikes", "membrane") + (("reset",) if reset == "sampled" else ())
+    for field in fields:
+        grads = jax.grad(lambda *a, f=field: jnp.sum(getattr(outputs(*a), f) * G), argnums=(0, 1, 2, 3))(*args)
+        leaves = jax.tree.leaves(grads)
+        assert len(leaves) == 3 + len(wb)
+        if field == "spikes":
+            assert all(np.any(np.asarray(g) != 0) for g in leaves)
+        else:
+            assert all(np.all(np.asarray(g) == 0) for g in leaves), field
+
+
+def test_custom_vjp_is_the_spike_vjp():
+    """jax.vjp through the whole PSUOutput: a cotangent on the membrane adds nothing to the spikes'."""
+    x = jnp.asarray(X)
+    f = lambda x: psu_jax.psu(x, threshold=0.6, return_membrane=True)
+    out, vjp = jax.vjp(f, x)
+    (g_all,) = vjp(api.PSUOutput(jnp.asarray(G), jnp.ones_like(out.membrane), None))
+    (g_spikes,) = jax.vjp(lambda x: psu_jax.psu(x, threshold=0.6), x)[1](jnp.asarray(G))
+    np.testing.assert_array_equal(np.asarray(g_all), np.asarray(g_spikes))
+
+
+def test_results():
+    """Spikes alone by default; psu_core.api.PSUOutput (a pytree) with None where not asked."""
+    x = jnp.asarray(X)
+    assert psu_jax.PSUOutput is api.PSUOutput and psu_jax.StepOutput is api.StepOutput
+    s = psu_jax.psu(x, threshold=0.6)
+    assert isinstance(s, jax.Array) and s.shape == x.shape and s.dtype == x.dtype
+    out = psu_jax.psu(x, threshold=0.6, return_membrane=True)
+    assert type(out) is api.PSUOutput and out.reset is None and out.membrane.shape == x.shape
+    np.testing.assert_array_equal(np.asarray(out.spikes), np.asarray(s))
+    out = psu_jax.psu(x, threshold=0.6, return_reset=True)  # expected mode draws nothing
+    assert out.membrane is None and out.reset is None
+    out = jax.jit(lambda x: psu_jax.rpsu(x, W, B, reset="sampled", seed=9, return_reset=True))(x)
+    assert type(out) is api.PSUOutput and out.membrane is None
+    ref = reference.rpsu(X, W, B, reset="sampled", seed=9, return_reset=True)
+    np.testing.assert_array_equal(np.asarray(out.reset), ref.reset)
+    np.testing.assert_array_equal(np.asarray(out.spikes), ref.spikes)
+
+
+def test_old_names_are_gone():
+    """SPEC §11 renamed key_or_seed to seed; PSU takes no weight or bias (no aliases)."""
+    x = jnp.asarray(X)
+    with pytest.raises(TypeError, match="key_or_seed"):
+        psu_jax.psu(x, reset="sampled", key_or_seed=1)
+    with pytest.raises(TypeError, match="weight"):
+        psu_jax.psu(x, weight=None)
 
 
 def test_spike_grad_is_the_arctan_surrogate():
@@ -154,7 +204,7 @@ def test_traced_arguments():
 
 def test_sampled_with_jax_key_under_jit():
     x = jnp.asarray(X)
-    f = jax.jit(lambda x, k: psu_jax.psu(x, reset="sampled", key_or_seed=k, return_membrane=True))
+    f = jax.jit(lambda x, k: psu_jax.psu(x, reset="sampled", seed=k, return_reset=True))
     a = f(x, jax.random.key(0))
     b = f(x, jax.random.key(0))
     c = f(x, jax.random.key(1))

@@ -40,5 +40,5 @@ def test_key_gives_traceable_seed():
     w = jax.jit(prandom.seed_words)(key)
     assert w.dtype == jnp.uint32 and w.shape == (2,)
     np.testing.assert_array_equal(np.asarray(w), np.asarray(prandom.seed_words(jax.random.PRNGKey(3))))
-    with pytest.raises(ValueError, match="key_or_seed"):
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*64\) or a JAX PRNG key"):
         prandom.seed_words(jnp.zeros(3, jnp.uint32))

@@ -1,7 +1,9 @@
 """psu-jax: the Parallel Spiking Unit family (PSU, IPSU, RPSU) for JAX.
 
-Pure functions with ``jax.custom_vjp`` (:mod:`psu_jax.functional`), an online stepper for
-``lax.scan`` (:mod:`psu_jax.online`), the SPEC §6 Threefry stream (:mod:`psu_jax.random`) and
+The public API of SPEC §11 at the top level: ``psu``, ``ipsu``, ``rpsu`` (pure functions with
+``jax.custom_vjp``, :mod:`psu_jax.functional`), ``init_state``, ``step`` and ``OnlineStepper``
+(:mod:`psu_jax.online`; ``step`` runs inside ``lax.scan``) and the shared result types
+``PSUOutput`` and ``StepOutput``. Also: the SPEC §6 Threefry stream (:mod:`psu_jax.random`) and
 Flax NNX modules (:mod:`psu_jax.nn`, imported on first use so that the functional API does not
 need Flax).
 """
@@ -10,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from psu_core.api import PSUOutput, StepOutput
 from psu_jax import online, random, recurrence
-from psu_jax.functional import METHODS, PSUOutput, choose_method, ipsu, psu, rpsu
-from psu_jax.online import OnlineState, StepOutput, init_state, step
+from psu_jax.functional import METHODS, choose_method, ipsu, psu, rpsu
+from psu_jax.online import OnlineState, OnlineStepper, init_state, step
 
 __all__ = [
     "psu",
@@ -23,6 +26,7 @@ __all__ = [
     "choose_method",
     "init_state",
     "step",
+    "OnlineStepper",
     "OnlineState",
     "StepOutput",
     "online",

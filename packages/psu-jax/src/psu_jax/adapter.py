@@ -36,7 +36,6 @@ import numpy as np
 
 import psu_jax
 from psu_core import checks
-from psu_jax import online as _online
 from psu_jax import random as _random
 
 _PLATFORM = {"cpu": "cpu", "cuda": "gpu"}
@@ -65,35 +64,35 @@ class _Layout:
     """How a case's arrays sit in their bucket: ``x [T, *neuron_shape]`` as ``[T_b, N_b]``."""
 
     shape: tuple[int, ...] | None  # x's shape, None when the case is passed through unpadded
-    num_steps: int = 0
-    num_neurons: int = 0
-    bucket_steps: int = 0
-    bucket_neurons: int = 0
+    T: int = 0
+    N: int = 0
+    T_b: int = 0
+    N_b: int = 0
 
     def pad_x(self, a: Any) -> Any:
         """``[T, *neuron_shape]`` -> ``[T_b, N_b]``, zeros after the end of time and of the neurons."""
         if self.shape is None:
             return a
-        a = np.reshape(a, (self.num_steps, self.num_neurons))
-        return np.pad(a, ((0, self.bucket_steps - self.num_steps), (0, self.bucket_neurons - self.num_neurons)))
+        a = np.reshape(a, (self.T, self.N))
+        return np.pad(a, ((0, self.T_b - self.T), (0, self.N_b - self.N)))
 
     def pad_time(self, a: Any) -> Any:
         """``weight [T, T]`` / ``bias [T]``: zeros after ``T`` along every axis."""
         if self.shape is None or a is None:
             return a
-        return np.pad(a, [(0, self.bucket_steps - self.num_steps)] * np.ndim(a))
+        return np.pad(a, [(0, self.T_b - self.T)] * np.ndim(a))
 
     def unpad_x(self, a: Any) -> np.ndarray:
         a = _np(a)
         if self.shape is None:
             return a
-        return a[: self.num_steps, : self.num_neurons].reshape(self.shape)
+        return a[: self.T, : self.N].reshape(self.shape)
 
     def unpad_time(self, a: Any) -> np.ndarray:
         a = _np(a)
         if self.shape is None:
             return a
-        return a[tuple(slice(0, self.num_steps) for _ in range(a.ndim))]
+        return a[tuple(slice(0, self.T) for _ in range(a.ndim))]
 
 
 def _layout(case: dict[str, Any], platform: str) -> _Layout:
@@ -133,15 +132,24 @@ def _params(case: dict[str, Any]) -> dict[str, Any]:
         "reset_scale": case["reset_scale"],
         "surrogate_alpha": case["surrogate_alpha"],
         "reset": case["reset"],
-        "key_or_seed": case["seed"],
+        "seed": case["seed"],
     }
 
 
-def _fn(variant: str) -> Callable[..., Any]:
-    fns: dict[str, Callable[..., Any]] = {"psu": psu_jax.psu, "ipsu": psu_jax.ipsu, "rpsu": psu_jax.rpsu}
+def _api(variant: str, x: Any, weight: Any, bias: Any, **kw: Any) -> Any:
+    """The public function of ``variant``: ``psu(x, ...)``, ``ipsu(x, weight, bias, ...)``, ``rpsu(...)``."""
+    if variant == "psu":
+        if weight is not None or bias is not None:
+            # psu(x) has no weight or bias to give them to (SPEC §11); refuse the case with the
+            # words of SPEC §8 rather than Python's TypeError for an unknown keyword.
+            checks.check_learned(
+                "psu", 0, None if weight is None else np.shape(weight), None if bias is None else np.shape(bias)
+            )
+        return psu_jax.psu(x, **kw)
+    fns: dict[str, Callable[..., Any]] = {"ipsu": psu_jax.ipsu, "rpsu": psu_jax.rpsu}
     if variant not in fns:
         checks.check_variant(variant)  # words the error exactly as every backend does
-    return fns[variant]
+    return fns[variant](x, weight, bias, **kw)
 
 
 def _args(case: dict[str, Any], lay: _Layout, dtype: str, dev: jax.Device) -> tuple[Any, Any, Any]:
@@ -165,9 +173,15 @@ class JaxAdapter:
     """Conformance adapter for psu_jax (functional API, online stepper, Threefry stream)."""
 
     name = "jax"
+    #: psu_jax follows SPEC §11 with no declared difference (a JAX key as ``seed`` is a value, not a
+    #: signature difference).
+    api_idioms: dict[str, str] = {}
 
     def __init__(self) -> None:
         jax.config.update("jax_enable_x64", True)
+
+    def public_api(self) -> Any:
+        return psu_jax
 
     def devices(self) -> list[str]:
         found = []
@@ -189,9 +203,9 @@ class JaxAdapter:
         lay = _layout(case, dev.platform)
         with jax.default_device(dev):
             x, w, b = _args(case, lay, dtype, dev)
-            out = _fn(case["variant"])(
-                x, weight=w, bias=b, **_params(case),
-                return_membrane=True, validate=case.get("validate", False),
+            out = _api(
+                case["variant"], x, w, b, **_params(case),
+                return_membrane=True, return_reset=True, validate=case.get("validate", False),
             )  # fmt: skip
             result = {"spikes": lay.unpad_x(out.spikes), "membrane": lay.unpad_x(out.membrane)}
             if out.reset is not None:
@@ -202,7 +216,7 @@ class JaxAdapter:
         dev = _device(device)
         lay = _layout(case, dev.platform)
         with jax.default_device(dev):
-            fn = _fn(case["variant"])
+            variant = case["variant"]
             params = _params(case)
             validate = case.get("validate", False)
             x, w, b = _args(case, lay, dtype, dev)
@@ -218,9 +232,9 @@ class JaxAdapter:
             learned = {} if w is None and b is None else {"weight": w, "bias": b}
 
             def loss(diff):
-                s = fn(diff["x"], **{**learned, **{k: diff[k] for k in learned}},
-                       threshold=diff["threshold"], surrogate_alpha=diff["surrogate_alpha"],
-                       validate=validate, **params)  # fmt: skip
+                s = _api(variant, diff["x"], diff.get("weight", w), diff.get("bias", b),
+                         threshold=diff["threshold"], surrogate_alpha=diff["surrogate_alpha"],
+                         validate=validate, **params)  # fmt: skip
                 return jnp.sum(s * g)  # s is in g's dtype
 
             diff = {"x": x, **scalars, **learned}
@@ -244,13 +258,11 @@ class JaxAdapter:
             _, w, b = _args(case, lay, dtype, dev)
             # The steps are fed from the host: slicing x on the device would compile per shape.
             x = _host(lay.pad_x(case["x"]), dtype)
-            num_steps = int(x.shape[0]) if variant != "psu" else None
-            state = _online.init_state(variant, tuple(x.shape[1:]), num_steps=num_steps, dtype=x.dtype)
-            # Committed to the device as every later state is: jit would compile the first step twice.
-            state = jax.device_put(state, dev)
+            T = int(x.shape[0]) if variant != "psu" else None
+            state = psu_jax.init_state(variant, tuple(x.shape[1:]), T=T, dtype=x.dtype, device=dev)
             spikes, membrane, resets = [], [], []  # type: list[jax.Array], list[jax.Array], list[Any]
             for t in range(case["x"].shape[0]):
-                state, out = _online.step(state, jax.device_put(x[t], dev), weight=w, bias=b, **_params(case))
+                state, out = psu_jax.step(state, jax.device_put(x[t], dev), w, b, **_params(case))
                 spikes.append(out.spikes)
                 membrane.append(out.membrane)
                 resets.append(out.reset)
@@ -279,14 +291,14 @@ class JaxAdapter:
         """Jitted closures over device-resident inputs; each call blocks until the result is ready."""
         dev = _device(device)
         with jax.default_device(dev):
-            fn = _fn(case["variant"])
+            variant = case["variant"]
             params = _params(case)
             x, w, b = _args(case, _Layout(None), dtype, dev)
             g = _put(np.asarray(grad_spikes, dtype=np.float64), dtype, dev)
             learned = () if w is None else (w, b)
 
             def run(x, *wb):
-                return fn(x, **dict(zip(("weight", "bias"), wb, strict=False)), **params)
+                return _api(variant, x, *(wb or (None, None)), **params)
 
             def loss(g, x, *wb):
                 return jnp.sum(run(x, *wb).astype(jnp.float32) * g.astype(jnp.float32))

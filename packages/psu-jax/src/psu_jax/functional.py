@@ -1,4 +1,4 @@
-"""PSU, IPSU and RPSU as pure JAX functions with ``jax.custom_vjp`` (SPEC §2, §4, §5, §6).
+"""PSU, IPSU and RPSU as pure JAX functions with ``jax.custom_vjp`` (SPEC §2, §4, §5, §6, §11).
 
 Inputs are time first, ``x: [T, *neuron_shape]``; every neuron is independent along time, so the
 functions compose with ``vmap``, ``jit``, ``grad`` and sharding over the neuron axes. With
@@ -11,13 +11,13 @@ functions compose with ``vmap``, ``jit``, ``grad`` and sharding over the neuron 
 
 ``Q = P`` with ``reset="expected"``, ``Q = R = [u < P]`` with ``reset="sampled"`` (the Threefry
 draws of SPEC §6). The backward pass is the arctan surrogate of SPEC §4 and the vector-Jacobian
-products of SPEC §5; every floating argument (``x``, ``threshold``, ``surrogate_alpha``,
-``weight``, ``bias``) gets its gradient.
+products of SPEC §5 through the spikes; every floating argument (``x``, ``threshold``,
+``surrogate_alpha``, ``weight``, ``bias``) gets its gradient. The membrane ``V`` and the draws
+``R`` are returned under ``stop_gradient`` (SPEC §11): outputs to inspect, not to train on.
 
 Scalars that select the computation (``tau``, ``reset_scale``, ``reset``, ``method``) must be
 concrete Python values: they are static under ``jit``. ``threshold`` and ``surrogate_alpha`` may
-be traced arrays (learnable); their *values* can only be checked when they are concrete, so under
-``jit`` only their shape (scalar) and dtype (floating) are checked.
+be traced arrays (learnable); see :mod:`psu_jax.arguments` for what is checked then.
 """
 
 from __future__ import annotations
@@ -25,26 +25,18 @@ from __future__ import annotations
 import dataclasses
 import math
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax import core as _jax_core
 
 from psu_core import checks
+from psu_core.api import PSUOutput
+from psu_jax import arguments
 from psu_jax import random as _random
 from psu_jax.recurrence import METHODS, decay, decay_t, leaky, leaky_t, matmul
 
 __all__ = ["psu", "ipsu", "rpsu", "PSUOutput", "METHODS", "choose_method"]
-
-
-class PSUOutput(NamedTuple):
-    """What a call returns with ``return_membrane=True`` (arrays ``[T, *neuron_shape]``)."""
-
-    spikes: jax.Array
-    membrane: jax.Array
-    reset: jax.Array | None  # the drawn R in sampled mode (a constant: no gradient), else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,10 +149,9 @@ def _core(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma, tied
 def _core_bwd(cfg: _Config, res, cotangents):
     x, v, p, q, threshold, alpha, weight, bias, a, gamma, tied = res
     gamma = _gamma(tied, threshold, gamma)
-    g_s, g_v, _ = cotangents  # the drawn R is a constant: its cotangent is dropped
+    g_s, _, _ = cotangents  # the membrane and the draws are returned under stop_gradient
     dsdv, dsdalpha = _surrogate(v, threshold, alpha)
-    gv_spike = g_s * dsdv
-    gv = gv_spike + g_v  # dL/dV in total: through the spikes and through a returned membrane
+    gv = g_s * dsdv
     m = cfg.method
     g_w = g_b = None
     if cfg.variant == "psu" and m == "scan":
@@ -181,7 +172,7 @@ def _core_bwd(cfg: _Config, res, cotangents):
             g_x = matmul(wm.T, gv) - gamma * c
             g_w = jnp.tril(jnp.einsum("tn,jn->tj", gv, x, precision=jax.lax.Precision.HIGHEST))
             g_b = jnp.sum(gv, axis=1)
-    g_theta = -jnp.sum(gv_spike)
+    g_theta = -jnp.sum(gv)
     g_theta = jnp.where(tied, g_theta - cq, g_theta)  # tied: theta is also the reset scale
     g_alpha = jnp.sum(g_s * dsdalpha)
     g_w = None if weight is None or g_w is None else g_w.astype(weight.dtype)
@@ -204,7 +195,8 @@ _core.defvjp(_core_fwd, _core_bwd)
 
 @partial(jax.jit, static_argnums=(0,))
 def _run(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma, tied):
-    """Reshape to ``[T, N]``, compute in float32 for half precision, call the custom_vjp core."""
+    """Reshape to ``[T, N]``, compute in float32 for half precision, call the custom_vjp core.
+    Returns ``(S, V, R)`` in ``x``'s shape and dtype; ``V`` and ``R`` carry no gradient."""
     shape, dtype = x.shape, x.dtype
     cdt = jnp.promote_types(dtype, jnp.float32)
     x2 = x.reshape(shape[0], -1).astype(cdt)
@@ -215,74 +207,12 @@ def _run(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma, tied)
     a = jnp.asarray(a, cdt)
     gamma = jnp.asarray(gamma, cdt)
     s, v, r = _core(cfg, x2, thr, alp, w, b, words, a, gamma, jnp.asarray(tied, bool))
-    r = None if r is None else jax.lax.stop_gradient(r).astype(dtype).reshape(shape)
+    v, r = jax.lax.stop_gradient((v, r))
+    r = None if r is None else r.astype(dtype).reshape(shape)
     return s.astype(dtype).reshape(shape), v.astype(dtype).reshape(shape), r
 
 
-# ----------------------------------------------------------------------------- argument handling
-
-
-try:  # moved to jax.extend.core in newer JAX
-    from jax.extend.core import concrete_or_error as _concrete_or_error
-except ImportError:  # pragma: no cover - older JAX
-    from jax.core import concrete_or_error as _concrete_or_error
-
-_ABSTRACT = object()
-
-
-def _concrete(v: Any) -> Any:
-    """The value of ``v``, or ``_ABSTRACT`` when it is traced without a value (under ``jit``).
-
-    Tracers of eager ``grad``/``vjp`` carry a concrete primal and are checked like plain values.
-    """
-    if not isinstance(v, _jax_core.Tracer):
-        return v
-    try:
-        return _concrete_or_error(None, v)
-    except jax.errors.ConcretizationTypeError:
-        return _ABSTRACT
-
-
-def _is_traced(v: Any) -> bool:
-    """True when ``v`` has no value now (abstract under ``jit``)."""
-    return _concrete(v) is _ABSTRACT
-
-
-def _static_number(name: str, value: Any) -> Any:
-    """``tau`` and ``reset_scale`` select the computation: they must be concrete."""
-    if value is None:
-        return None
-    if _is_traced(value):
-        raise TypeError(
-            f"{name} must be a concrete number (it is static under jit), got a traced value; "
-            "pass it as a Python float, e.g. close over it or mark it static"
-        )
-    value = _concrete(value)
-    if isinstance(value, (jax.Array, np.ndarray)):
-        if value.shape != ():
-            raise ValueError(f"{name} must be a finite number, got an array of shape {value.shape}")
-        return float(value)
-    return value
-
-
-def _traceable_scalar(name: str, value: Any, placeholder: float) -> tuple[Any, Any]:
-    """Returns ``(value for the checks, value for the computation)``.
-
-    A traced (learnable) scalar cannot be checked by value: its shape and dtype are checked
-    here and ``placeholder`` (a valid value) stands in for it in ``validate_call``.
-    """
-    if _is_traced(value):
-        if value.shape != ():
-            raise ValueError(f"{name} must be a scalar, got an array of shape {value.shape}")
-        if not jnp.issubdtype(value.dtype, jnp.floating):
-            raise ValueError(f"{name} must be a floating scalar, got dtype {value.dtype}")
-        return placeholder, value
-    concrete = _concrete(value)
-    if isinstance(concrete, (jax.Array, np.ndarray)):
-        if concrete.shape != ():
-            raise ValueError(f"{name} must be a finite number, got an array of shape {concrete.shape}")
-        return float(concrete), value
-    return concrete, value
+# ----------------------------------------------------------------------------- method and call
 
 
 @jax.jit
@@ -291,18 +221,8 @@ def _all_finite(x: jax.Array) -> jax.Array:
     return jnp.all(jnp.isfinite(x))
 
 
-def _seed_for_checks(reset: Any, key_or_seed: Any) -> Any:
-    if reset != "sampled" or key_or_seed is None:
-        return key_or_seed
-    if isinstance(key_or_seed, (int, np.integer)) and not isinstance(key_or_seed, (bool, np.bool_)):
-        return int(key_or_seed)
-    if isinstance(key_or_seed, (jax.Array, np.ndarray, _jax_core.Tracer)):
-        return 0  # a JAX key: checked in psu_jax.random.seed_words
-    return key_or_seed  # anything else: psu_core reports it
-
-
-def choose_method(variant: str, num_steps: int, num_neurons: int, platform: str) -> str:
-    """The time-axis method ``method="auto"`` picks.
+def choose_method(variant: str, T: int, num_neurons: int, platform: str) -> str:
+    """The time-axis method ``method="auto"`` picks for ``T`` steps of ``num_neurons`` neurons.
 
     CPU, measured on 2 cores, float32, PSU forward+backward (README "Speed"): the ``[T, T]``
     matrix product wins up to T = 64 (x2.3 over ``lax.scan`` at T = 8, N = 2^20; x1.3 at T = 64)
@@ -318,123 +238,86 @@ def choose_method(variant: str, num_steps: int, num_neurons: int, platform: str)
     by a learned ``[T, T]`` matrix, so the dense decay adds work of the same order. They take
     ``dense`` at every T on a GPU (not yet measured there beyond T = 64).
     """
-    if num_steps <= 128:
+    if T <= 128:
         return "dense"
     if platform == "cpu":
         return "scan"
     return "associative" if variant == "psu" else "dense"
 
 
-def _call(
-    variant: str,
-    x: Any,
-    weight: Any,
-    bias: Any,
-    *,
-    tau: Any,
-    threshold: Any,
-    reset_scale: Any,
-    surrogate_alpha: Any,
-    reset: Any,
-    key_or_seed: Any,
-    return_membrane: bool,
-    validate: bool,
-    method: str,
-):
-    if not isinstance(x, (jax.Array, np.ndarray, _jax_core.Tracer)):
-        x = jnp.asarray(x)
-    tau = _static_number("tau", tau)
-    reset_scale = _static_number("reset_scale", reset_scale)
-    thr_check, thr = _traceable_scalar("threshold", threshold, 1.0)
-    alpha_check, alpha = _traceable_scalar("surrogate_alpha", surrogate_alpha, 2.0)
-    x_dtype = jnp.dtype(x.dtype) if not isinstance(x.dtype, np.dtype) else x.dtype
-    checks.validate_call(
-        variant,
-        x_shape=tuple(x.shape),
-        x_dtype=str(x_dtype),
-        x_is_floating=bool(jnp.issubdtype(x_dtype, jnp.floating)),
-        tau=tau,
-        threshold=thr_check,
-        reset_scale=reset_scale,
-        surrogate_alpha=alpha_check,
-        weight_shape=None if weight is None else tuple(jnp.shape(weight)),
-        bias_shape=None if bias is None else tuple(jnp.shape(bias)),
-        reset=reset,
-        seed=_seed_for_checks(reset, key_or_seed),
-    )
+def _call(variant: str, x: Any, weight: Any, bias: Any, *, method: Any, return_membrane: bool, return_reset: bool,
+          validate: bool, **neuron: Any) -> Any:  # fmt: skip
+    x = arguments.as_array(x)
+    c = arguments.check(variant, x, weight, bias, **neuron)
+    p = c.params
     if validate:
-        if _is_traced(x):
+        if arguments.is_traced(x):
             raise ValueError(
                 "validate=True scans x for NaN/inf and needs a concrete x; call it outside jit "
                 "(under jit, use jax.experimental.checkify)"
             )
-        checks.check_finite(bool(_all_finite(_concrete(x))), "x")
-    sampled = reset == "sampled"
-    words = _random.seed_words(key_or_seed) if sampled else None
-    num_steps = int(x.shape[0])
-    num_neurons = int(np.prod(x.shape[1:], dtype=np.int64))
-    if sampled and num_neurons > 2**32:
-        raise ValueError(f"x: sampled reset needs at most 2**32 neurons, got {num_neurons}")
+        checks.check_finite(bool(_all_finite(arguments.concrete(x))), "x")
+    if p.sampled and p.n > 2**32:
+        raise ValueError(f"x: sampled reset needs at most 2**32 neurons, got {p.n}")
     if method == "auto":
-        method = choose_method(variant, num_steps, num_neurons, jax.default_backend())
+        method = choose_method(variant, p.T, p.n, jax.default_backend())
     elif method not in METHODS:
         raise ValueError(f"method must be 'auto' or one of {METHODS}, got {method!r}")
-    cfg = _Config(variant=variant, sampled=sampled, method=method)
-    a = np.float64(1.0 / float(tau))
-    gamma = np.float64(0.0 if reset_scale is None else float(reset_scale))
-    tied = np.bool_(reset_scale is None)
     if weight is not None:
-        weight = jnp.asarray(weight)
-        bias = jnp.asarray(bias)
-    s, v, r = _run(cfg, x, thr, alpha, weight, bias, words, a, gamma, tied)
-    if return_membrane:
-        return PSUOutput(s, v, r)
-    return s
+        weight, bias = jnp.asarray(weight), jnp.asarray(bias)
+    cfg = _Config(variant=variant, sampled=p.sampled, method=method)
+    s, v, r = _run(cfg, x, c.threshold, c.surrogate_alpha, weight, bias, c.words, *c.scalars())
+    if not (return_membrane or return_reset):
+        return s
+    return PSUOutput(s, v if return_membrane else None, r if return_reset else None)
 
 
-# ----------------------------------------------------------------------------- public API
+# ----------------------------------------------------------------------------- public API (SPEC §11)
 
 
 def psu(
     x: Any,
     *,
-    weight: Any = None,
-    bias: Any = None,
     tau: float = 2.0,
     threshold: Any = 1.0,
     reset_scale: float | None = None,
     surrogate_alpha: Any = 2.0,
     reset: str = "expected",
-    key_or_seed: Any = None,
-    return_membrane: bool = False,
-    validate: bool = False,
+    seed: Any = None,
     method: str = "auto",
-):
+    return_membrane: bool = False,
+    return_reset: bool = False,
+    validate: bool = False,
+) -> Any:
     """Parallel Spiking Unit: ``H = A X``, ``P = sigmoid(H)``, ``V = H - gamma B Q``, ``S = [V > theta]``.
 
     Args:
       x: input current ``[T, *neuron_shape]``, floating (float16/bfloat16 compute in float32).
-      weight, bias: must be None (PSU has no learned matrix; they exist so that one call shape
-        serves every variant, and passing one raises ``ValueError``).
       tau: membrane time constant ``> 1`` (static); ``a = 1 / tau``.
       threshold: firing threshold ``theta > 0``; a scalar, may be a traced (learnable) array.
       reset_scale: ``gamma``; ``None`` ties it to ``threshold`` (gradient flows through both),
         a number fixes it (static, no gradient).
       surrogate_alpha: arctan surrogate sharpness ``> 0``; may be traced (learnable).
       reset: ``"expected"`` (``Q = P``) or ``"sampled"`` (``Q = R``, Threefry draws of SPEC §6).
-      key_or_seed: with ``"sampled"``: an integer seed in ``[0, 2**64)`` (bit-identical draws to
-        psu-core) or a JAX PRNG key (64 seed bits drawn from it).
-      return_membrane: return ``PSUOutput(spikes, membrane, reset)`` instead of the spikes.
+      seed: with ``"sampled"``: an integer in ``[0, 2**64)`` (the draws of psu-core bit for bit),
+        or, the JAX way, a ``jax.random`` key (typed or raw ``uint32[2]``) from which 64 seed bits
+        are drawn, traceable inside ``jit``. Ignored in expected mode.
+      method: ``"auto"`` (:func:`choose_method`), ``"scan"``, ``"associative"`` or ``"dense"``
+        (the time-axis algorithm; all give the same results within SPEC §9).
+      return_membrane: also return the membrane ``V``.
+      return_reset: also return the drawn ``R`` (sampled mode; ``None`` in expected mode).
       validate: scan ``x`` for NaN/inf first (a pass over the data; needs a concrete ``x``).
-      method: ``"auto"``, ``"scan"``, ``"associative"`` or ``"dense"`` (the time-axis algorithm).
 
     Returns:
-      spikes ``S`` ``[T, *neuron_shape]`` in ``x.dtype`` (or ``PSUOutput``).
+      the spikes ``S [T, *neuron_shape]`` in ``x.dtype``; with ``return_membrane`` or
+      ``return_reset``, ``psu_core.api.PSUOutput(spikes, membrane, reset)`` (a pytree) with
+      ``None`` for what was not asked. ``membrane`` and ``reset`` are under ``stop_gradient``:
+      gradients flow through the spikes only (SPEC §11).
     """
     return _call(
-        "psu", x, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale,
-        surrogate_alpha=surrogate_alpha, reset=reset, key_or_seed=key_or_seed,
-        return_membrane=return_membrane, validate=validate, method=method,
+        "psu", x, None, None, tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
+        reset=reset, seed=seed, method=method, return_membrane=return_membrane, return_reset=return_reset,
+        validate=validate,
     )  # fmt: skip
 
 
@@ -448,21 +331,23 @@ def ipsu(
     reset_scale: float | None = None,
     surrogate_alpha: Any = 2.0,
     reset: str = "expected",
-    key_or_seed: Any = None,
-    return_membrane: bool = False,
-    validate: bool = False,
+    seed: Any = None,
     method: str = "auto",
-):
+    return_membrane: bool = False,
+    return_reset: bool = False,
+    validate: bool = False,
+) -> Any:
     """Input-aware PSU: ``H = (W ⊙ M) X + b``, ``V = H - gamma B X``, ``S = [V > theta]``.
 
-    ``weight`` is ``[T, T]`` (only the lower triangle, diagonal included, is used; the upper
-    triangle gets a zero gradient), ``bias`` is ``[T]`` (broadcast over neurons). IPSU has no
-    reset probability: ``reset="sampled"`` raises ``ValueError``. Other arguments as ``psu``.
+    ``weight [T, T]``: only the lower triangle, diagonal included, is used (the upper triangle
+    gets a zero gradient); ``bias [T]`` is broadcast over the neurons. IPSU has no reset
+    probability: ``reset="sampled"`` raises ``ValueError`` (SPEC §6). Other arguments and the
+    result as :func:`psu`.
     """
     return _call(
-        "ipsu", x, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale,
-        surrogate_alpha=surrogate_alpha, reset=reset, key_or_seed=key_or_seed,
-        return_membrane=return_membrane, validate=validate, method=method,
+        "ipsu", x, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
+        reset=reset, seed=seed, method=method, return_membrane=return_membrane, return_reset=return_reset,
+        validate=validate,
     )  # fmt: skip
 
 
@@ -476,17 +361,18 @@ def rpsu(
     reset_scale: float | None = None,
     surrogate_alpha: Any = 2.0,
     reset: str = "expected",
-    key_or_seed: Any = None,
-    return_membrane: bool = False,
-    validate: bool = False,
+    seed: Any = None,
     method: str = "auto",
-):
-    """Reset-aware PSU: ``H = A X``, ``P = sigmoid((W ⊙ M) X + b)``, ``V = H - gamma B Q``.
+    return_membrane: bool = False,
+    return_reset: bool = False,
+    validate: bool = False,
+) -> Any:
+    """Reset-aware PSU: ``H = A X``, ``P = sigmoid((W ⊙ M) X + b)``, ``V = H - gamma B Q``, ``S = [V > theta]``.
 
-    ``weight`` ``[T, T]`` (lower triangle used), ``bias`` ``[T]``. Other arguments as ``psu``.
+    ``weight [T, T]`` (lower triangle used), ``bias [T]``. Other arguments and the result as :func:`psu`.
     """
     return _call(
-        "rpsu", x, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale,
-        surrogate_alpha=surrogate_alpha, reset=reset, key_or_seed=key_or_seed,
-        return_membrane=return_membrane, validate=validate, method=method,
+        "rpsu", x, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
+        reset=reset, seed=seed, method=method, return_membrane=return_membrane, return_reset=return_reset,
+        validate=validate,
     )  # fmt: skip

@@ -1,4 +1,5 @@
-"""The online (step-by-step) form of SPEC §3: ``init_state`` and ``step``, usable in ``lax.scan``.
+"""The online (step-by-step) form of SPEC §3 and §11: the pure :func:`init_state` and :func:`step`,
+usable inside ``lax.scan``, and the stateful :class:`OnlineStepper`.
 
 Per neuron, with ``a = 1 / tau``, for step ``t``:
 
@@ -11,21 +12,25 @@ Per neuron, with ``a = 1 / tau``, for step ``t``:
 The state holds ``(t, h, r, q_prev)`` and, for IPSU/RPSU, the inputs seen so far ``[T, ...]``.
 
 Fed the steps of ``X`` in order, ``step`` gives the spikes of the parallel functions exactly and
-the membrane within the dtype's tolerance. IPSU and RPSU stop after ``T`` steps: with a concrete
-state (outside ``jit``) a step past the end raises ``ValueError``; under ``jit`` the step index is
-a traced value that cannot raise, so a step past the end returns NaN spikes and membrane instead.
+the membrane within the dtype's tolerance. It is for inference: its spikes are a plain comparison
+(no surrogate gradient) and its membrane and draws are under ``stop_gradient``. IPSU and RPSU stop
+after ``T`` steps: with a concrete state (outside ``jit``) a step past the end raises
+``ValueError``; under ``jit`` the step index is a traced value that cannot raise, so a step past
+the end returns NaN spikes and membrane instead.
 
 Example::
 
     state = init_state("psu", (batch, features))
-    step_fn = functools.partial(step, tau=2.0, threshold=1.0)
-    state, out = jax.lax.scan(step_fn, state, x)      # out.spikes: [T, batch, features]
+    state, out = jax.lax.scan(functools.partial(step, threshold=0.5), state, x)  # out.spikes [T, batch, features]
+
+    stepper = OnlineStepper("rpsu", (batch, features), weight, bias, threshold=0.5)
+    out = stepper.step(x[0])                                                     # StepOutput
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,19 +38,20 @@ import numpy as np
 from jax import core as _jax_core
 
 from psu_core import checks
+from psu_core.api import StepOutput
+from psu_jax import arguments
 from psu_jax import random as _random
-from psu_jax.functional import _seed_for_checks, _static_number, _traceable_scalar
 
-__all__ = ["OnlineState", "StepOutput", "init_state", "step"]
+__all__ = ["OnlineState", "StepOutput", "OnlineStepper", "init_state", "step"]
 
 
 @dataclasses.dataclass(frozen=True)
 class OnlineState:
-    """State of one online neuron layer (a pytree; ``variant`` and ``num_steps`` are static).
+    """State of one online neuron layer (a pytree; ``variant`` and ``T`` are static).
 
     ``t``: int32 scalar, the next step's index; ``h``, ``r``, ``q_prev``: ``[*neuron_shape]`` in
     the compute dtype (float32 for half precision); ``history``: ``[T, *neuron_shape]`` inputs
-    seen so far (IPSU, RPSU) or ``None``.
+    seen so far (IPSU, RPSU) or ``None``. ``T``: the horizon (IPSU, RPSU) or ``None`` (PSU).
     """
 
     t: jax.Array
@@ -54,7 +60,7 @@ class OnlineState:
     q_prev: jax.Array
     history: jax.Array | None
     variant: str
-    num_steps: int | None
+    T: int | None
 
     @property
     def neuron_shape(self) -> tuple[int, ...]:
@@ -64,39 +70,46 @@ class OnlineState:
 jax.tree_util.register_dataclass(
     OnlineState,
     data_fields=["t", "h", "r", "q_prev", "history"],
-    meta_fields=["variant", "num_steps"],
+    meta_fields=["variant", "T"],
 )
-
-
-class StepOutput(NamedTuple):
-    """One step's result, ``[*neuron_shape]`` in the dtype of ``x_t``."""
-
-    spikes: jax.Array
-    membrane: jax.Array
-    reset: jax.Array | None  # the drawn R_t in sampled mode, else None
 
 
 def init_state(
     variant: str,
     neuron_shape: tuple[int, ...],
     *,
-    num_steps: int | None = None,
+    T: int | None = None,
     dtype: Any = jnp.float32,
+    device: Any = None,
 ) -> OnlineState:
-    """Zero state before step 0. ``num_steps`` (``T``) is required for IPSU and RPSU."""
-    checks.check_variant(variant)
-    neuron_shape = tuple(int(d) for d in neuron_shape)
+    """The zero state before step 0 of ``neuron_shape`` neurons.
+
+    ``T``: the horizon, required for IPSU and RPSU (their ``[T, T]`` matrix); PSU has no end and
+    ignores it. ``dtype``: of the inputs to come (half precision is held in float32).
+    ``device``: a ``jax.Device`` or ``Sharding``; ``None`` is JAX's default device. The state is
+    committed there, as every state ``step`` returns is, so that eager steps compile once (inside
+    ``jit`` with ``device=None`` it is left to the program).
+    """
+    variant = checks.check_variant(variant)
+    shape = tuple(int(d) for d in neuron_shape)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"dtype must be floating (float16, bfloat16, float32, float64), got {jnp.dtype(dtype)}")
     cdt = jnp.promote_types(dtype, jnp.float32)
     history = None
-    if variant != "psu":
-        if num_steps is None or int(num_steps) < 1:
-            raise ValueError(f"num_steps must be an integer >= 1 for variant {variant!r}, got {num_steps!r}")
-        num_steps = int(num_steps)
-        history = jnp.zeros((num_steps,) + neuron_shape, cdt)
-    zero = jnp.zeros(neuron_shape, cdt)
-    return OnlineState(jnp.zeros((), jnp.int32), zero, zero, zero, history, variant, num_steps)
+    if variant == "psu":
+        T = None
+    else:
+        if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
+            raise ValueError(f"T must be an integer >= 1 for variant {variant!r} (the [T, T] horizon), got {T!r}")
+        T = int(T)
+        history = jnp.zeros((T, *shape), cdt)
+    zero = jnp.zeros(shape, cdt)
+    state = OnlineState(jnp.zeros((), jnp.int32), zero, zero, zero, history, variant, T)
+    if device is None:
+        if isinstance(zero, _jax_core.Tracer):
+            return state  # built inside jit: placement is the program's
+        device = zero.device
+    return jax.device_put(state, device)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,15 +131,15 @@ def _step_impl(cfg: _StepConfig, state: OnlineState, x_t, threshold, weight, bia
     history = state.history
     valid = jnp.asarray(True)
     if history is not None:
-        num_steps = history.shape[0]
-        valid = t < num_steps
-        history = jax.lax.dynamic_update_index_in_dim(history, x, jnp.minimum(t, num_steps - 1), 0)
-        cols = jnp.arange(num_steps)
-        row = jax.lax.dynamic_index_in_dim(weight.astype(cdt), jnp.minimum(t, num_steps - 1), 0, keepdims=False)
+        T = history.shape[0]
+        valid = t < T
+        history = jax.lax.dynamic_update_index_in_dim(history, x, jnp.minimum(t, T - 1), 0)
+        cols = jnp.arange(T)
+        row = jax.lax.dynamic_index_in_dim(weight.astype(cdt), jnp.minimum(t, T - 1), 0, keepdims=False)
         row = jnp.where(cols <= t, row, 0.0)
         partial_sum = jnp.tensordot(row, history, axes=(0, 0), precision=jax.lax.Precision.HIGHEST)
         partial_sum = partial_sum + jax.lax.dynamic_index_in_dim(
-            bias.astype(cdt), jnp.minimum(t, num_steps - 1), 0, keepdims=False
+            bias.astype(cdt), jnp.minimum(t, T - 1), 0, keepdims=False
         )
     r = a * (state.r + state.q_prev)
     if cfg.variant == "ipsu":
@@ -149,7 +162,8 @@ def _step_impl(cfg: _StepConfig, state: OnlineState, x_t, threshold, weight, bia
         nan = jnp.asarray(jnp.nan, cdt)
         v = jnp.where(valid, v, nan)
         s = jnp.where(valid, s, nan)
-    new_state = OnlineState(t + 1, h, r, q, history, state.variant, state.num_steps)
+    new_state = OnlineState(t + 1, h, r, q, history, state.variant, state.T)
+    v, drawn = jax.lax.stop_gradient((v, drawn))  # outputs to inspect (SPEC §11)
     out = StepOutput(s.astype(dtype), v.astype(dtype), None if drawn is None else drawn.astype(dtype))
     return new_state, out
 
@@ -160,62 +174,84 @@ _step_jit = jax.jit(_step_impl, static_argnums=(0,))
 def step(
     state: OnlineState,
     x_t: Any,
-    *,
     weight: Any = None,
     bias: Any = None,
+    *,
     tau: float = 2.0,
     threshold: Any = 1.0,
     reset_scale: float | None = None,
     surrogate_alpha: Any = 2.0,
     reset: str = "expected",
-    key_or_seed: Any = None,
+    seed: Any = None,
 ) -> tuple[OnlineState, StepOutput]:
-    """Advance one time step: ``x_t`` is ``[*neuron_shape]``. Returns ``(new_state, StepOutput)``.
+    """Advance one time step, purely: returns ``(new_state, StepOutput(spikes, membrane, reset))``
+    for ``x_t [*neuron_shape]``, each output ``[*neuron_shape]`` in ``x_t``'s dtype (``reset``: the
+    draw ``R_t`` in sampled mode, else None). ``state`` is not changed, so a state can be kept,
+    branched or replayed.
 
     Parameters as in :func:`psu_jax.psu` (``weight [T, T]`` and ``bias [T]`` for IPSU/RPSU);
     ``surrogate_alpha`` only matters for gradients and is checked, not used, here. With
-    ``reset="sampled"`` pass the same ``key_or_seed`` at every step: draws are indexed by
-    ``(seed, t, n)`` and equal the parallel call's.
+    ``reset="sampled"`` pass the same ``seed`` (an integer or a JAX key) at every step: draws are
+    indexed by ``(seed, t, n)`` and equal the parallel call's.
     """
     if not isinstance(state, OnlineState):
         raise TypeError(f"state must be an OnlineState from init_state, got {type(state).__name__}")
-    if not isinstance(x_t, (jax.Array, np.ndarray)) and not isinstance(x_t, _jax_core.Tracer):
-        x_t = jnp.asarray(x_t)
-    variant = state.variant
-    tau = _static_number("tau", tau)
-    reset_scale = _static_number("reset_scale", reset_scale)
-    thr_check, thr = _traceable_scalar("threshold", threshold, 1.0)
-    alpha_check, _ = _traceable_scalar("surrogate_alpha", surrogate_alpha, 2.0)
-    x_dtype = jnp.dtype(x_t.dtype)
-    checks.validate_call(
-        variant,
-        x_shape=(state.num_steps or 1,) + tuple(x_t.shape),
-        x_dtype=str(x_dtype),
-        x_is_floating=bool(jnp.issubdtype(x_dtype, jnp.floating)),
-        tau=tau,
-        threshold=thr_check,
-        reset_scale=reset_scale,
-        surrogate_alpha=alpha_check,
-        weight_shape=None if weight is None else tuple(jnp.shape(weight)),
-        bias_shape=None if bias is None else tuple(jnp.shape(bias)),
-        reset=reset,
-        seed=_seed_for_checks(reset, key_or_seed),
-    )
-    if tuple(x_t.shape) != state.neuron_shape:
-        raise ValueError(f"x_t must have the state's neuron shape {list(state.neuron_shape)}, got {list(x_t.shape)}")
-    if state.num_steps is not None and not isinstance(state.t, _jax_core.Tracer):
-        t = int(state.t)
-        if t >= state.num_steps:
-            raise ValueError(
-                f"step {t} is past the end: {variant} has a learned [T, T] matrix with "
-                f"T={state.num_steps}, so its online stepper stops after {state.num_steps} steps"
-            )
-    sampled = reset == "sampled"
-    words = _random.seed_words(key_or_seed) if sampled else None
-    cfg = _StepConfig(variant, sampled)
-    a = np.float64(1.0 / float(tau))
-    gamma = np.float64(0.0 if reset_scale is None else float(reset_scale))
-    tied = np.bool_(reset_scale is None)
+    x_t = arguments.as_array(x_t)
+    # The end of T is checked only when the step index has a value (a traced one yields NaN).
+    t = 0 if state.T is None or arguments.is_traced(state.t) else int(state.t)
+    c = arguments.check(
+        state.variant, x_t, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale,
+        surrogate_alpha=surrogate_alpha, reset=reset, seed=seed, step=(t, state.T, state.neuron_shape),
+    )  # fmt: skip
     if weight is not None:
         weight, bias = jnp.asarray(weight), jnp.asarray(bias)
-    return _step_jit(cfg, state, x_t, thr, weight, bias, words, a, gamma, tied)
+    cfg = _StepConfig(state.variant, c.params.sampled)
+    return _step_jit(cfg, state, x_t, c.threshold, weight, bias, c.words, *c.scalars())
+
+
+class OnlineStepper:
+    """The stateful wrapper of :func:`init_state` and :func:`step`: ``.step(x_t) -> StepOutput``.
+
+    Holds the layer's ``weight`` and ``bias`` (IPSU, RPSU: the horizon ``T`` is
+    ``weight.shape[0]``), its parameters and the current ``.state``; ``.reset_state()`` starts
+    again from zero. The parameters are checked when it is built, as a call on an input of ``T``
+    steps would check them. ``dtype`` and ``device`` as in :func:`init_state`.
+    """
+
+    def __init__(
+        self,
+        variant: str,
+        neuron_shape: tuple[int, ...],
+        weight: Any = None,
+        bias: Any = None,
+        *,
+        tau: float = 2.0,
+        threshold: Any = 1.0,
+        reset_scale: float | None = None,
+        surrogate_alpha: Any = 2.0,
+        reset: str = "expected",
+        seed: Any = None,
+        dtype: Any = jnp.float32,
+        device: Any = None,
+    ) -> None:
+        self.variant = checks.check_variant(variant)
+        self.neuron_shape = tuple(int(d) for d in neuron_shape)
+        self.params = dict(tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
+                           reset=reset, seed=seed)  # fmt: skip
+        shape = None if weight is None else jnp.shape(weight)
+        T = int(shape[0]) if shape else None  # the check below words a missing or malformed weight
+        arguments.check(variant, jax.ShapeDtypeStruct((T or 1, *self.neuron_shape), dtype), weight, bias, **self.params)
+        if weight is not None:  # on the device once, not at every step
+            weight, bias = jax.device_put((jnp.asarray(weight), jnp.asarray(bias)), device)
+        self.weight, self.bias = weight, bias
+        self._init = dict(T=T, dtype=dtype, device=device)
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Start again from the zero state (step 0)."""
+        self.state = init_state(self.variant, self.neuron_shape, **self._init)
+
+    def step(self, x_t: Any) -> StepOutput:
+        """Advance one step with input ``x_t [*neuron_shape]``."""
+        self.state, out = step(self.state, x_t, self.weight, self.bias, **self.params)
+        return out

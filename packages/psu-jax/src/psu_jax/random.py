@@ -52,7 +52,7 @@ def _threefry2x32(key0: jax.Array, key1: jax.Array, counter0: jax.Array, counter
     return out[0], out[1]
 
 
-def seed_words(key_or_seed: Any) -> jax.Array:
+def seed_words(seed: Any) -> jax.Array:
     """The key ``(k0, k1)`` of SPEC §6 as a ``uint32[2]`` array.
 
     An integer seed in ``[0, 2**64)`` gives ``(seed & 0xFFFFFFFF, seed >> 32)`` (bit-identical to
@@ -60,18 +60,18 @@ def seed_words(key_or_seed: Any) -> jax.Array:
     64 bits drawn from it with ``jax.random.bits``: traceable, so a module can draw a fresh seed
     per call inside ``jit``. The caller validates integer seeds (``psu_core.checks``).
     """
-    if isinstance(key_or_seed, (int, np.integer)) and not isinstance(key_or_seed, (bool, np.bool_)):
-        seed = int(key_or_seed)
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+        seed = int(seed)
         return jnp.asarray(np.array([seed & 0xFFFFFFFF, seed >> 32], dtype=np.uint32))
-    key = key_or_seed
+    key = seed
     if _is_typed_key(key):
         if key.shape != ():
-            raise ValueError(f"key_or_seed must be a single JAX PRNG key, got a key array of shape {key.shape}")
+            raise ValueError(f"seed must be a single JAX PRNG key, got a key array of shape {key.shape}")
     else:
         arr = jnp.asarray(key)
         if arr.dtype != jnp.uint32 or arr.shape != (2,):
             raise ValueError(
-                "key_or_seed must be an integer seed in [0, 2**64) or a JAX PRNG key, "
+                "seed must be an integer in [0, 2**64) or a JAX PRNG key, "
                 f"got an array of dtype {arr.dtype} and shape {arr.shape}"
             )
         key = jax.random.wrap_key_data(arr, impl="threefry2x32")
@@ -82,27 +82,28 @@ def _is_typed_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-def uniform_bits(words: jax.Array, num_steps: int, num_neurons: int, t0: Any = 0) -> jax.Array:
-    """``w0 >> 8`` for counters ``(n, t)``, ``t`` in ``t0 .. t0 + num_steps - 1``: uint32 ``[T, N]``."""
+def uniform_bits(words: jax.Array, T: int, num_neurons: int, t0: Any = 0) -> jax.Array:
+    """``w0 >> 8`` for counters ``(n, t)``, ``t`` in ``t0 .. t0 + T - 1``: uint32 ``[T, N]``."""
     if num_neurons > 2**32:
         raise ValueError(f"sampled reset needs at most 2**32 neurons per time step, got {num_neurons}")
-    n = jax.lax.broadcasted_iota(jnp.uint32, (num_steps, num_neurons), 1)
-    t = jax.lax.broadcasted_iota(jnp.uint32, (num_steps, num_neurons), 0) + jnp.asarray(t0, jnp.uint32)
+    n = jax.lax.broadcasted_iota(jnp.uint32, (T, num_neurons), 1)
+    t = jax.lax.broadcasted_iota(jnp.uint32, (T, num_neurons), 0) + jnp.asarray(t0, jnp.uint32)
     out = threefry_2x32(words, jnp.stack([n, t]))
     return out[0] >> 8
 
 
-def uniforms_from_words(words: jax.Array, num_steps: int, num_neurons: int, dtype: Any, t0: Any = 0) -> jax.Array:
+def uniforms_from_words(words: jax.Array, T: int, num_neurons: int, dtype: Any, t0: Any = 0) -> jax.Array:
     """The uniforms ``u[t, n]`` of SPEC §6 in ``dtype`` (float32 or float64: exact in both)."""
-    return uniform_bits(words, num_steps, num_neurons, t0).astype(dtype) * jnp.asarray(_TWO_POW_M24, dtype)
+    return uniform_bits(words, T, num_neurons, t0).astype(dtype) * jnp.asarray(_TWO_POW_M24, dtype)
 
 
-def uniforms(key_or_seed: Any, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
-    """The uniforms ``u[t, n]`` of SPEC §6 for an array of ``shape = (T, *neuron_shape)``."""
+def uniforms(seed: Any, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+    """The uniforms ``u[t, n]`` of SPEC §6 for an array of ``shape = (T, *neuron_shape)``; ``seed`` as
+    in :func:`seed_words`."""
     shape = tuple(int(d) for d in shape)
     if len(shape) < 1:
         raise ValueError(f"shape must have a time axis, got {shape}")
-    return _uniforms(seed_words(key_or_seed), shape, jnp.dtype(dtype))
+    return _uniforms(seed_words(seed), shape, jnp.dtype(dtype))
 
 
 @partial(jax.jit, static_argnums=(1, 2))
@@ -112,9 +113,9 @@ def _uniforms(words: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array
     return uniforms_from_words(words, shape[0], n, dtype).reshape(shape)
 
 
-def draw_resets(p: jax.Array, key_or_seed: Any) -> jax.Array:
+def draw_resets(p: jax.Array, seed: Any) -> jax.Array:
     """``R = (u < P)`` in ``p``'s dtype; the comparison is made in float32 for half precision."""
     p = jnp.asarray(p)
     cdt = jnp.promote_types(p.dtype, jnp.float32)
-    u = uniforms(key_or_seed, p.shape, cdt)
+    u = uniforms(seed, p.shape, cdt)
     return (u < p.astype(cdt)).astype(p.dtype)

@@ -33,9 +33,9 @@ def matmul(m: jax.Array, x: jax.Array) -> jax.Array:
     return jnp.einsum("tj,jn->tn", m, x, precision=_HIGHEST)
 
 
-def leaky_matrix(num_steps: int, a: Any, dtype: Any, offset: int = 1) -> jax.Array:
+def leaky_matrix(T: int, a: Any, dtype: Any, offset: int = 1) -> jax.Array:
     """``A[t, j] = a^(t - j + offset)`` for ``j <= t``, else 0 (offset 1: SPEC's ``A``). ``a`` may be traced."""
-    idx = np.arange(num_steps)
+    idx = np.arange(T)
     e = idx[:, None] - idx[None, :]
     powers = jnp.power(jnp.asarray(a, dtype), jnp.asarray(np.maximum(e, 0) + offset, dtype))
     return jnp.where(jnp.asarray(e >= 0), powers, jnp.zeros((), dtype))

@@ -1,0 +1,154 @@
+"""Argument handling shared by the functional and online APIs (SPEC §8 through ``psu_core.checks``).
+
+JAX adds one question to every check: does the argument have a value now? Under ``jit`` an array
+argument is an abstract tracer. So:
+
+* ``tau`` and ``reset_scale`` select the computation's constants and must be concrete numbers;
+* ``threshold`` and ``surrogate_alpha`` may be traced (learnable): a concrete value, also inside
+  eager ``grad``, is checked by value; a traced one for shape ``()`` and a floating dtype only,
+  with a valid stand-in handed to ``psu_core.checks``;
+* ``seed`` is an integer in ``[0, 2**64)`` or a JAX PRNG key (checked in
+  :func:`psu_jax.random.seed_words`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import core as _jax_core
+
+from psu_core import checks
+from psu_jax import random as _random
+
+try:  # moved to jax.extend.core in newer JAX
+    from jax.extend.core import concrete_or_error as _concrete_or_error
+except ImportError:  # pragma: no cover - older JAX
+    from jax.core import concrete_or_error as _concrete_or_error
+
+__all__ = ["Checked", "check", "concrete", "is_traced", "as_array"]
+
+_ABSTRACT = object()
+
+
+def concrete(v: Any) -> Any:
+    """The value of ``v``, or ``_ABSTRACT`` when it is traced without a value (under ``jit``).
+
+    Tracers of eager ``grad``/``vjp`` carry a concrete primal and are checked like plain values.
+    """
+    if not isinstance(v, _jax_core.Tracer):
+        return v
+    try:
+        return _concrete_or_error(None, v)
+    except jax.errors.ConcretizationTypeError:
+        return _ABSTRACT
+
+
+def is_traced(v: Any) -> bool:
+    """True when ``v`` has no value now (abstract under ``jit``)."""
+    return concrete(v) is _ABSTRACT
+
+
+def as_array(x: Any) -> Any:
+    """``x`` as an array, left as it is when it already is one (a NumPy array stays on the host)."""
+    return x if isinstance(x, (jax.Array, np.ndarray, _jax_core.Tracer)) else jnp.asarray(x)
+
+
+def _static_number(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if is_traced(value):
+        raise TypeError(
+            f"{name} must be a concrete number (it is static under jit), got a traced value; "
+            "pass it as a Python float, e.g. close over it or mark it static"
+        )
+    value = concrete(value)
+    if isinstance(value, (jax.Array, np.ndarray)):
+        if value.shape != ():
+            raise ValueError(f"{name} must be a finite number, got an array of shape {value.shape}")
+        return float(value)
+    return value
+
+
+def _traceable_scalar(name: str, value: Any, stand_in: float) -> Any:
+    """The value ``psu_core.checks`` sees: ``value`` itself, or ``stand_in`` when it is traced."""
+    if is_traced(value):
+        if value.shape != ():
+            raise ValueError(f"{name} must be a scalar, got an array of shape {value.shape}")
+        if not jnp.issubdtype(value.dtype, jnp.floating):
+            raise ValueError(f"{name} must be a floating scalar, got dtype {value.dtype}")
+        return stand_in
+    value = concrete(value)
+    if isinstance(value, (jax.Array, np.ndarray)):
+        if value.shape != ():
+            raise ValueError(f"{name} must be a finite number, got an array of shape {value.shape}")
+        return float(value)
+    return value
+
+
+def _seed_for_checks(reset: Any, seed: Any) -> Any:
+    if reset != "sampled" or seed is None:
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+        return int(seed)
+    if isinstance(seed, (jax.Array, np.ndarray, _jax_core.Tracer)):
+        return 0  # a JAX key: checked in psu_jax.random.seed_words
+    return seed  # anything else: psu_core reports it
+
+
+def _shape(a: Any) -> tuple[int, ...] | None:
+    return None if a is None else tuple(jnp.shape(a))
+
+
+class Checked(NamedTuple):
+    """A checked call: ``params`` (T, neuron shape, decay, tie, mode; its ``threshold`` and
+    ``surrogate_alpha`` are stand-ins when those are traced), the ``threshold`` and
+    ``surrogate_alpha`` to compute with (numbers or arrays, possibly traced) and ``words``, the
+    SPEC §6 key as ``uint32[2]`` in sampled mode (else None)."""
+
+    params: checks.Params
+    threshold: Any
+    surrogate_alpha: Any
+    words: jax.Array | None
+
+    def scalars(self) -> tuple[np.float64, np.float64, np.bool_]:
+        """``(a, fixed gamma, tied)`` as host scalars: traced arguments of the compiled programs,
+        so that calls differing only in ``tau`` or ``reset_scale`` share one program."""
+        p = self.params
+        return np.float64(p.decay), np.float64(0.0 if p.tied else p.reset_scale), np.bool_(p.tied)
+
+
+def check(
+    variant: str,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    *,
+    tau: Any,
+    threshold: Any,
+    reset_scale: Any,
+    surrogate_alpha: Any,
+    reset: Any,
+    seed: Any,
+    step: tuple[int, int | None, tuple[int, ...]] | None = None,
+) -> Checked:
+    """Check a call on ``x [T, *neuron_shape]`` (``checks.validate_call``) or, with
+    ``step = (t, horizon, neuron_shape)``, one online step on ``x [*neuron_shape]``
+    (``checks.validate_step``)."""
+    x_dtype = jnp.dtype(x.dtype)
+    common = dict(
+        x_shape=tuple(x.shape), x_dtype=str(x_dtype), x_is_floating=bool(jnp.issubdtype(x_dtype, jnp.floating)),
+        tau=_static_number("tau", tau), threshold=_traceable_scalar("threshold", threshold, 1.0),
+        reset_scale=_static_number("reset_scale", reset_scale),
+        surrogate_alpha=_traceable_scalar("surrogate_alpha", surrogate_alpha, 2.0),
+        weight_shape=_shape(weight), bias_shape=_shape(bias), reset=reset, seed=_seed_for_checks(reset, seed),
+    )  # fmt: skip
+    if step is None:
+        params = checks.validate_call(variant, **common)
+    else:
+        t, horizon, neuron_shape = step
+        params = checks.validate_step(variant, t=t, horizon=horizon, neuron_shape=neuron_shape, **common)
+    words = _random.seed_words(seed) if params.sampled else None
+    return Checked(params, threshold, surrogate_alpha, words)
