@@ -40,7 +40,8 @@ def tracked(*patterns: str) -> list[Path]:
 
 def _exists(base: Path, target: str) -> bool:
     target = target.split("#", 1)[0].rstrip("/")
-    if not target or "*" in target or "{" in target:
+    # a glob, a format string or a placeholder a reader fills in (packages/psu-NAME/)
+    if not target or "*" in target or "{" in target or re.search(r"\b(NAME|WHEELS|DIR)\b", target):
         return True
     return (base / target).exists() or (ROOT / target).exists()
 
