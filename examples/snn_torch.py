@@ -66,22 +66,37 @@ class LIF(nn.Module):
         return f"tau={self.tau:g}, threshold={self.threshold:g}, surrogate_alpha={self.surrogate_alpha:g}"
 
 
-def make_neuron(name: str, T: int, *, tau: float, threshold: float, surrogate_alpha: float) -> nn.Module:
-    """A time-first spiking layer: ``"psu"``, ``"ipsu"``, ``"rpsu"`` (psu-torch) or ``"lif"``.
+def make_neuron(
+    name: str, T: int, *, tau: float, threshold: float, surrogate_alpha: float, reference_compat: bool = False
+) -> nn.Module:
+    """A spiking layer: ``"psu"``, ``"ipsu"``, ``"rpsu"`` (psu-torch) or ``"lif"``.
 
-    Threshold and surrogate sharpness are fixed (not learned) so that every neuron trains under the
-    same conditions; the PSU family keeps the specification's default ``reset_scale=None``
-    (reset scale tied to the threshold).
+    By default the layer is time-first (``[T, B, ...]``), with threshold and surrogate sharpness
+    fixed (not learned) so that every neuron trains under the same conditions; the PSU family keeps
+    the specification's default ``reset_scale=None`` (reset scale tied to the threshold).
+    ``reference_compat=True`` builds the PSU family as the published code does (SPEC §7: alpha
+    learned, IPSU/RPSU reset scale 1, input in the folded layout ``[(T*B), ...]``; run it through
+    :func:`run_neuron`); the LIF baseline has no preset.
     """
-    if name == "psu":
-        return psu_torch.PSU(tau=tau, threshold=threshold, surrogate_alpha=surrogate_alpha, learn_alpha=False)
-    if name == "ipsu":
-        return psu_torch.IPSU(T, tau=tau, threshold=threshold, surrogate_alpha=surrogate_alpha, learn_alpha=False)
-    if name == "rpsu":
-        return psu_torch.RPSU(T, tau=tau, threshold=threshold, surrogate_alpha=surrogate_alpha, learn_alpha=False)
+    kw = dict(tau=tau, threshold=threshold, surrogate_alpha=surrogate_alpha)
+    classes = {"psu": psu_torch.PSU, "ipsu": psu_torch.IPSU, "rpsu": psu_torch.RPSU}
+    if name in classes:
+        if reference_compat:
+            return classes[name](T, reference_compat=True, **kw)
+        if name == "psu":
+            return psu_torch.PSU(learn_alpha=False, **kw)
+        return classes[name](T, learn_alpha=False, **kw)
     if name == "lif":
-        return LIF(tau=tau, threshold=threshold, surrogate_alpha=surrogate_alpha)
+        return LIF(**kw)
     raise ValueError(f"neuron must be one of 'psu', 'ipsu', 'rpsu', 'lif', got {name!r}")
+
+
+def run_neuron(neuron: nn.Module, y: torch.Tensor) -> torch.Tensor:
+    """``y [T, B, ...]`` through ``neuron``: directly, or folded to ``[(T*B), ...]`` and back for a
+    neuron that reads the published layout (``reference_compat=True``)."""
+    if getattr(neuron, "time_folded", False):
+        return neuron(y.flatten(0, 1)).unflatten(0, y.shape[:2])
+    return neuron(y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,15 +123,17 @@ class ConvSNN(nn.Module):
         tau: float = 2.0,
         threshold: float = 1.0,
         surrogate_alpha: float = 2.0,
+        reference_compat: bool = False,
     ) -> None:
         super().__init__()
         self.T = T
         self.convs, self.norms, self.neurons, self.pools = nn.ModuleList(), nn.ModuleList(), nn.ModuleList(), []
+        kw = dict(tau=tau, threshold=threshold, surrogate_alpha=surrogate_alpha, reference_compat=reference_compat)
         c, size = in_channels, image_size
         for channels, pool in stages:
             self.convs.append(nn.Conv2d(c, channels, 3, padding=1, bias=False))
             self.norms.append(nn.BatchNorm2d(channels))
-            self.neurons.append(make_neuron(neuron, T, tau=tau, threshold=threshold, surrogate_alpha=surrogate_alpha))
+            self.neurons.append(make_neuron(neuron, T, **kw))
             self.pools.append(pool)
             c, size = channels, size // 2 if pool else size
         self.fc = nn.Linear(c * size * size, num_classes)
@@ -130,7 +147,7 @@ class ConvSNN(nn.Module):
         for i, (neuron, pool) in enumerate(zip(self.neurons, self.pools, strict=True)):
             if i > 0:
                 y = self.norms[i](self.convs[i](y.flatten(0, 1))).unflatten(0, (T, B))
-            s = neuron(y)
+            s = run_neuron(neuron, y)
             spikes.append(s)
             y = nn.functional.avg_pool2d(s.flatten(0, 1), 2).unflatten(0, (T, B)) if pool else s
         logits = self.fc(y.flatten(2)).mean(0)
@@ -152,15 +169,17 @@ class MLPSNN(nn.Module):
         tau: float = 2.0,
         threshold: float = 1.0,
         surrogate_alpha: float = 2.0,
+        reference_compat: bool = False,
     ) -> None:
         super().__init__()
         self.T = T
         self.layers, self.norms, self.neurons = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        kw = dict(tau=tau, threshold=threshold, surrogate_alpha=surrogate_alpha, reference_compat=reference_compat)
         f = in_features
         for h in hidden:
             self.layers.append(nn.Linear(f, h, bias=False))
             self.norms.append(nn.BatchNorm1d(h))
-            self.neurons.append(make_neuron(neuron, T, tau=tau, threshold=threshold, surrogate_alpha=surrogate_alpha))
+            self.neurons.append(make_neuron(neuron, T, **kw))
             f = h
         self.fc = nn.Linear(f, num_classes)
 
@@ -169,7 +188,7 @@ class MLPSNN(nn.Module):
         spikes = []
         y = x
         for layer, norm, neuron in zip(self.layers, self.norms, self.neurons, strict=True):
-            y = neuron(norm(layer(y.flatten(0, 1))).unflatten(0, (T, B)))
+            y = run_neuron(neuron, norm(layer(y.flatten(0, 1))).unflatten(0, (T, B)))
             spikes.append(y)
         return self.fc(y).mean(0), spikes
 

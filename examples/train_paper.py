@@ -3,6 +3,7 @@ psu-torch — the way the digits demo trains, at the paper's scale. Nothing is d
 
     python examples/train_paper.py cifar10 --root ~/data --neuron psu --T 4 --epochs 200 --device cuda
     python examples/train_paper.py shd --root ~/data --neuron rpsu --T 100 --epochs 100 --device cuda
+    python examples/train_paper.py cifar10 --root ~/data --neuron rpsu --preset published --device cuda
 
 CIFAR-10: direct encoding (the normalised image is the input current at every step), random crop
 (padding 4) and horizontal flip, a VGG-style network of conv3x3+BN+neuron stages (``--channels``,
@@ -12,6 +13,12 @@ SHD: spike events binned into T frames of 700 channels over the first ``--durati
 two fully connected layers (linear+BN+neuron) and a linear head averaged over T.
 Adam with cosine decay, cross-entropy. These networks are smaller than the paper's; the numbers
 they reach are this script's, not the paper's.
+
+``--preset`` picks the neurons' setup: ``default`` (the specification's defaults: reset scale tied
+to the threshold, threshold and surrogate sharpness fixed) or ``published`` (the published code's
+preset, SPEC §7: ``reference_compat=True`` — PSU's reset scale tied to the threshold, IPSU/RPSU's
+fixed at 1, the surrogate sharpness learned, time folded into the batch). ``--threshold`` (default
+0.5, the published scripts') and ``--tau`` apply to both; the LIF baseline is the same under both.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ if str(HERE) not in sys.path:
 import datasets  # noqa: E402
 
 NEURONS = ("psu", "ipsu", "rpsu", "lif")
+PRESETS = ("default", "published")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,6 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("dataset", choices=("cifar10", "shd"), help="which dataset is under --root")
     p.add_argument("--root", type=Path, required=True, help="folder holding the dataset (see examples/README.md)")
     p.add_argument("--neuron", choices=NEURONS, default="psu")
+    p.add_argument(
+        "--preset", choices=PRESETS, default="default",
+        help="neuron setup: the specification's defaults, or the published code's preset (reference_compat=True)",
+    )  # fmt: skip
     p.add_argument("--T", type=int, default=None, help="time steps (default: 4 for cifar10, 100 for shd)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=128)
@@ -103,7 +115,7 @@ def _cifar(args, torch, device):
 
     model = snn_torch.ConvSNN(
         args.neuron, args.T, in_channels=3, image_size=32, num_classes=10, tau=args.tau, threshold=args.threshold,
-        stages=[(c, i % 2 == 1) for i, c in enumerate(args.channels)],
+        stages=[(c, i % 2 == 1) for i, c in enumerate(args.channels)], reference_compat=args.preset == "published",
     )  # fmt: skip
     return model, get_train, n_tr, get_test, n_te
 
@@ -125,6 +137,7 @@ def _shd(args, torch, device):
     model = snn_torch.MLPSNN(
         args.neuron, args.T, in_features=datasets.SHD_CHANNELS, hidden=[args.hidden, args.hidden],
         num_classes=datasets.SHD_CLASSES, tau=args.tau, threshold=args.threshold,
+        reference_compat=args.preset == "published",
     )  # fmt: skip
     return model, getter(train), n_tr, getter(test), n_te
 
@@ -145,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_paper.py: error: {e}", file=sys.stderr)
         return 2
     model.to(device)
-    print(f"{args.dataset}: {n_tr} train / {n_te} test, neuron {args.neuron.upper()}, T={args.T}, device {device}")
+    print(
+        f"{args.dataset}: {n_tr} train / {n_te} test, neuron {args.neuron.upper()} ({args.preset} preset), "
+        f"T={args.T}, device {device}"
+    )
     history = report.History("torch", args.neuron)
     snn_torch.fit(
         model, get_train=get_train, n_train=n_tr, get_test=get_test, n_test=n_te, epochs=args.epochs,

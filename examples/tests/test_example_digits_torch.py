@@ -59,6 +59,20 @@ def test_lif_surrogate_is_arctan():
     assert d.grad.tolist() == pytest.approx(want, rel=1e-6)
 
 
+@pytest.mark.parametrize("name", ["psu", "ipsu", "rpsu"])
+def test_published_preset_neurons(name):
+    # reference_compat=True: the published setup (SPEC §7), fed the folded layout by run_neuron.
+    T, B = 4, 3
+    neuron = snn_torch.make_neuron(name, T, tau=2.0, threshold=0.5, surrogate_alpha=2.0, reference_compat=True)
+    assert neuron.reference_compat and isinstance(neuron.surrogate_alpha, torch.nn.Parameter)
+    assert neuron.reset_scale == (None if name == "psu" else 1.0)
+    y = torch.randn(T, B, 5) * 2
+    expected = snn_torch.make_neuron(name, T, tau=2.0, threshold=0.5, surrogate_alpha=2.0)
+    expected.load_state_dict(neuron.state_dict())
+    expected.reset_scale = neuron.reset_scale
+    assert torch.equal(snn_torch.run_neuron(neuron, y), snn_torch.run_neuron(expected, y))
+
+
 def test_unknown_neuron_is_refused():
     with pytest.raises(ValueError, match="neuron must be one of"):
         snn_torch.make_neuron("izhikevich", 4, tau=2.0, threshold=1.0, surrogate_alpha=2.0)

@@ -23,6 +23,13 @@ def test_help_runs_as_a_script():
     assert "cifar10" in r.stdout and "shd" in r.stdout and "--root" in r.stdout
 
 
+def test_preset_defaults_to_ours_and_is_one_flag():
+    assert train_paper.parse_args(["cifar10", "--root", "x"]).preset == "default"
+    assert train_paper.parse_args(["cifar10", "--root", "x", "--preset", "published"]).preset == "published"
+    with pytest.raises(SystemExit):
+        train_paper.parse_args(["cifar10", "--root", "x", "--preset", "paper"])
+
+
 def test_root_is_required(capsys):
     with pytest.raises(SystemExit) as e:
         train_paper.parse_args(["cifar10"])
@@ -62,7 +69,18 @@ def test_cifar10_layout_trains(tmp_path, capsys):
     assert train_paper.main([*argv, "--limit", "32", "--no-progress", "--json", str(out)]) == 0
     run = json.loads(out.read_text())
     assert run["neuron"] == "psu" and len(run["epochs"]) == 1
+    assert run["args"]["preset"] == "default"
     assert "test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("neuron", ["psu", "rpsu"])
+def test_published_preset_trains(neuron, tmp_path, capsys):
+    pytest.importorskip("torch")
+    _fake_cifar(tmp_path)
+    argv = ["cifar10", "--root", str(tmp_path), "--channels", "4,8", "--epochs", "1", "--batch-size", "16"]
+    argv += ["--neuron", neuron, "--preset", "published", "--limit", "32", "--no-progress"]
+    assert train_paper.main(argv) == 0
+    assert "(published preset)" in capsys.readouterr().out
 
 
 def test_shd_layout_bins_and_trains(tmp_path):
