@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import pytest
 from test_suite_runs import BROKEN, FEW_CASES, rows, run_suite
 
-from psu_conformance.exec_adapter import API_NOT_APPLICABLE, LOG_ENV, PROTOCOL_VERSION
+from psu_conformance.cases import valid_case
+from psu_conformance.exec_adapter import API_NOT_APPLICABLE, LOG_ENV, PROTOCOL_VERSION, ExecAdapter
 from psu_conformance.report import GROUPS
 from psu_core.vectors import schema as vectors_schema
 
@@ -141,3 +143,27 @@ def test_javascript_port_passes_every_group_but_api(pytester: pytest.Pytester) -
     assert by_group["api"]["skipped"] > 0
     for group in GROUPS[1:]:
         assert by_group[group]["passed"] > 0 and by_group[group]["failed"] == 0, (group, by_group[group])
+
+
+PORTS = [pytest.param([sys.executable, str(PORT)], id="python-exec")] + [
+    pytest.param(
+        ["node", str(JS_ADAPTER)],
+        id="js",
+        marks=pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js on PATH"),
+    )
+]
+
+
+@pytest.mark.parametrize("argv", PORTS)
+def test_online_step_past_the_horizon_is_invalid_value_naming_step(argv: list[str]) -> None:
+    """SPEC §3: IPSU/RPSU built for T steps refuse step T; over the protocol that is an
+    invalid_value error naming ``step`` (the suite raises ValueError)."""
+    port = ExecAdapter(shlex.join(argv))
+    try:
+        for variant in ("ipsu", "rpsu"):
+            case = valid_case(variant)
+            case["x"] = np.concatenate([case["x"], case["x"][:1]])  # T + 1 steps, weight [T, T]
+            with pytest.raises(ValueError, match=r"^step: "):
+                port.online(case, device="cpu", dtype="float64")
+    finally:
+        port.close()

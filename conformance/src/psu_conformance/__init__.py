@@ -4,10 +4,15 @@ Run it on a backend with::
 
     python -m pytest --pyargs psu_conformance --psu-backend NAME --psu-device DEVICE
 
+or on a port in any language that speaks the line protocol (``protocol.schema.json``)::
+
+    python -m pytest --pyargs psu_conformance --psu-backend exec:"node ports/js/adapter.mjs"
+
 ``psu_conformance.adapter`` defines the adapter protocol a backend implements,
+``psu_conformance.exec_adapter`` the adapter that drives a program over the line protocol,
 ``psu_conformance.plugin`` the pytest plugin (options, parametrization, the end-of-run matrix),
 ``psu_conformance.compare`` the comparisons, ``psu_conformance.cases`` the inputs, and the
-``test_<group>.py`` modules the groups: rng, forward, gradients, sampled, online, bad_input,
+``test_<group>.py`` modules the groups: api, rng, forward, gradients, sampled, online, bad_input,
 determinism. See PORTING.md.
 """
 

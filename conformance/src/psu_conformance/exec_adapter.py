@@ -1,7 +1,8 @@
 """The process-boundary adapter: a port in any language, driven over the line protocol of PORTING.md.
 
 ``--psu-backend exec:"node ports/js/adapter.mjs"`` starts the command once per session (split as a
-shell would, run in the current directory, with this environment) and speaks to it one JSON
+POSIX shell would, run in the current directory, with this environment; POSIX only: the reply
+timeout waits on the pipe with ``select``) and speaks to it one JSON
 request per line on its stdin, one JSON reply per line on its stdout. ``protocol.schema.json``
 beside this module is the protocol's JSON Schema (requests and replies).
 
