@@ -14,6 +14,12 @@ per single neuron would stride by ``N`` and waste every cache line.
 Each kernel is compiled once per dtype (float32, float64): the variant, reset mode and output
 choices are run-time arguments, so there are no other specialisations. Scalars arrive in the
 dtype of ``x`` (the wrappers convert them), so float32 work stays in float32.
+
+The scalar pieces (``sigmoid``, ``threefry``/``uniform_bits``, ``mix``, ``step_neuron``) are also
+the GPU's: Numba compiles a CPU function called from a CUDA kernel as a device function from the
+same Python source, so :mod:`psu_numba.numba_cuda.kernels` calls them and they are written once,
+here (where the CPU cache sees them). On the GPU ``exp_neg`` is libdevice's ``exp`` (an overload
+for the CUDA target in that module).
 """
 
 from __future__ import annotations
@@ -57,12 +63,12 @@ def _f32_from_bits(typingctx, bits):
     return sig, codegen
 
 
-def _exp_neg(z):  # pragma: no cover - replaced by the overload below inside jitted code
+def exp_neg(z):  # pragma: no cover - replaced by the overload below inside jitted code
     """exp(z) for z <= 0."""
     return math.exp(z)
 
 
-@overload(_exp_neg)
+@overload(exp_neg)
 def _exp_neg_impl(z):
     if z == types.float32:
 
@@ -116,7 +122,7 @@ def _exp_neg_impl(z):
 def sigmoid(z, one):
     """Stable logistic: ``e = exp(-|z|)``; ``1/(1+e)`` for ``z >= 0``, ``e/(1+e)`` below 0.
     ``one`` is 1 in the dtype of ``z`` (a Python literal would promote float32 to float64)."""
-    e = _exp_neg(-abs(z))
+    e = exp_neg(-abs(z))
     s = one / (one + e)
     return s if z >= 0 else e * s
 
@@ -206,7 +212,7 @@ def _mix_block(w, b, x, n0, m, out):
             o[i] = bt
         for j in range(t + 1):
             wv = w[t, j]
-            xr = x[j, n0:n0 + m]
+            xr = x[j, n0 : n0 + m]
             for i in range(m):
                 o[i] += wv * xr[i]
 
@@ -233,8 +239,9 @@ def _sum_row(a, t, m):
 
 
 @njit(parallel=True, **_OPTS)
-def forward_kernel(code, x, w, b, a, gamma, theta, sampled, k0, k1, block,
-                   spikes, membrane, resets, want_membrane, want_resets):
+def forward_kernel(
+    code, x, w, b, a, gamma, theta, sampled, k0, k1, block, spikes, membrane, resets, want_membrane, want_resets
+):
     """Forward pass of SPEC §3 for every neuron of ``x [T, N]``.
 
     ``h_t = a (h_{t-1} + x_t)``; ``r_t = a (r_{t-1} + q_{t-1})``; ``v_t = h_t - gamma r_t``;
@@ -262,7 +269,7 @@ def forward_kernel(code, x, w, b, a, gamma, theta, sampled, k0, k1, block,
         if code != PSU:
             _mix_block(w, b, x, n0, m, mix)
         for t in range(T):
-            xr = x[t, n0:n0 + m]
+            xr = x[t, n0 : n0 + m]
             for i in range(m):
                 r[i] = a * (r[i] + q[i])
             if code == IPSU:
@@ -282,11 +289,11 @@ def forward_kernel(code, x, w, b, a, gamma, theta, sampled, k0, k1, block,
                         u = x.dtype.type(uniform_bits(k0, k1, n0 + i, t)) * scale
                         q[i] = one if u < q[i] else zero
                     if want_resets:
-                        rr = resets[t, n0:n0 + m]
+                        rr = resets[t, n0 : n0 + m]
                         for i in range(m):
                             rr[i] = q[i]
-            sr = spikes[t, n0:n0 + m]
-            vr = membrane[t, n0:n0 + m] if want_membrane else v
+            sr = spikes[t, n0 : n0 + m]
+            vr = membrane[t, n0 : n0 + m] if want_membrane else v
             if code == IPSU:
                 for i in range(m):
                     sr[i] = one if v[i] > theta else zero
@@ -306,8 +313,9 @@ def forward_kernel(code, x, w, b, a, gamma, theta, sampled, k0, k1, block,
 
 
 @njit(parallel=True, **_OPTS)
-def vjp_kernel(code, x, g, w, b, a, gamma, theta, alpha, tied, sampled, k0, k1, block, n_chunks,
-               dx, dw_part, db_part, scalar_part):
+def vjp_kernel(
+    code, x, g, w, b, a, gamma, theta, alpha, tied, sampled, k0, k1, block, n_chunks, dx, dw_part, db_part, scalar_part
+):
     """Vector-Jacobian product of SPEC §5, forward recomputed in the same pass.
 
     Per block of neurons: a forward sweep stores ``gV = G dS/dV`` and ``P (1 - P)`` in the block's
@@ -357,8 +365,8 @@ def vjp_kernel(code, x, g, w, b, a, gamma, theta, alpha, tied, sampled, k0, k1, 
                 q[i] = zero
             # forward sweep
             for t in range(T):
-                xr = x[t, n0:n0 + m]
-                gr = g[t, n0:n0 + m]
+                xr = x[t, n0 : n0 + m]
+                gr = g[t, n0 : n0 + m]
                 gvr = gv[t]
                 for i in range(m):
                     r[i] = a * (r[i] + q[i])
@@ -397,7 +405,7 @@ def vjp_kernel(code, x, g, w, b, a, gamma, theta, alpha, tied, sampled, k0, k1, 
                 e[i] = zero
             for t in range(T - 1, -1, -1):
                 gvr = gv[t]
-                dxr = dx[t, n0:n0 + m]
+                dxr = dx[t, n0 : n0 + m]
                 if code == PSU:
                     ppr = pp[t]
                     for i in range(m):
@@ -420,7 +428,7 @@ def vjp_kernel(code, x, g, w, b, a, gamma, theta, alpha, tied, sampled, k0, k1, 
             if code != PSU:
                 src = gv if code == IPSU else pp
                 for j in range(T):
-                    dxr = dx[j, n0:n0 + m]
+                    dxr = dx[j, n0 : n0 + m]
                     for t in range(j, T):
                         wv = w[t, j]
                         sr = src[t]
@@ -442,37 +450,51 @@ def vjp_kernel(code, x, g, w, b, a, gamma, theta, alpha, tied, sampled, k0, k1, 
 # ------------------------------------------------------------------------------------ online
 
 
-@njit(parallel=True, **_OPTS)
-def step_kernel(code, t, x_t, history, w, b, a, gamma, theta, sampled, k0, k1,
-                h, r, q, spikes, membrane, resets):
-    """One online step (SPEC §3) for every neuron; updates ``h``, ``r``, ``q`` (and row ``t`` of
-    ``history`` for IPSU/RPSU) in place and writes ``spikes``, ``membrane`` and, when sampled,
-    ``resets``."""
-    N = x_t.shape[0]
+@njit(inline="always", **_OPTS)
+def mix(w, b, x, t, n):
+    """``b[t] + sum_{j<=t} W[t, j] x[j, n]``: the masked product for one neuron (upper triangle
+    of ``W`` ignored)."""
+    acc = b[t]
+    for j in range(t + 1):
+        acc += w[t, j] * x[j, n]
+    return acc
+
+
+@njit(inline="always", **_OPTS)
+def step_neuron(code, t, n, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane, resets):
+    """Online step ``t`` (SPEC §3) of neuron ``n``: ``r_t = a (r_{t-1} + q_{t-1})``; ``h_t =
+    a (h_{t-1} + x_t)`` (PSU, RPSU) or ``mix_t`` (IPSU, whose ``q_t = x_t``); ``p_t =
+    sigmoid(h_t)`` (PSU) or ``sigmoid(mix_t)`` (RPSU), replaced by the draw ``[u < p_t]`` when
+    sampled (written to ``resets``); ``v_t = h_t - gamma r_t``; ``s_t = [v_t > theta]``. ``h``,
+    ``r``, ``q`` and ``history[t]`` are updated in place."""
     one = x_t.dtype.type(1)
     zero = x_t.dtype.type(0)
-    for n in prange(N):
-        xv = x_t[n]
-        rv = a * (r[n] + q[n])
-        r[n] = rv
-        mv = zero
-        if code != PSU:
-            history[t, n] = xv
-            mv = b[t]
-            for j in range(t + 1):
-                mv += w[t, j] * history[j, n]
-        if code == IPSU:
-            hv = mv
-            q[n] = xv
-        else:
-            hv = a * (h[n] + xv)
-            p = sigmoid(hv if code == PSU else mv, one)
-            if sampled:
-                u = x_t.dtype.type(uniform_bits(k0, k1, n, t)) * x_t.dtype.type(5.9604644775390625e-08)
-                p = one if u < p else zero
-                resets[n] = p
-            q[n] = p
-        h[n] = hv
-        v = hv - gamma * rv
-        spikes[n] = one if v > theta else zero
-        membrane[n] = v
+    xv = x_t[n]
+    rv = a * (r[n] + q[n])
+    r[n] = rv
+    mv = zero
+    if code != PSU:
+        history[t, n] = xv
+        mv = mix(w, b, history, t, n)
+    if code == IPSU:
+        hv = mv
+        q[n] = xv
+    else:
+        hv = a * (h[n] + xv)
+        p = sigmoid(hv if code == PSU else mv, one)
+        if sampled:
+            u = x_t.dtype.type(uniform_bits(k0, k1, n, t)) * x_t.dtype.type(5.9604644775390625e-08)
+            p = one if u < p else zero
+            resets[n] = p
+        q[n] = p
+    h[n] = hv
+    v = hv - gamma * rv
+    spikes[n] = one if v > theta else zero
+    membrane[n] = v
+
+
+@njit(parallel=True, **_OPTS)
+def step_kernel(code, t, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane, resets):
+    """:func:`step_neuron` for every neuron of ``x_t [N]``."""
+    for n in prange(x_t.shape[0]):
+        step_neuron(code, t, n, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane, resets)

@@ -18,11 +18,17 @@ per CUDA thread); the block sizes shrink there, since the simulator pays per thr
 from __future__ import annotations
 
 import math
+from types import FunctionType
+from typing import Any
 
 import numpy as np
 from numba import config, cuda
+from numba.core.registry import CPUDispatcher
 
-PSU, IPSU, RPSU = 0, 1, 2
+# Numba compiles a CPU function called from a CUDA kernel as a device function from the same
+# Python source: the per-neuron pieces are written once, in the CPU kernels' file.
+from psu_numba.common import IPSU, PSU
+from psu_numba.cpu.kernels import exp_neg, mix, sigmoid, step_neuron, threefry, uniform_bits
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
 #: Threads per block of the element-wise kernels and of the reductions (a power of two). The
@@ -31,68 +37,37 @@ SIMULATED = bool(config.ENABLE_CUDASIM)
 THREADS = 32 if SIMULATED else 256
 RED_THREADS = 1 if SIMULATED else 256
 
-_M32 = np.uint64(0xFFFFFFFF)
-_PARITY = np.uint64(0x1BD11BDA)
-_U32 = np.uint64(32)
+
+def _as_python(fn: Any, done: dict[Any, Any] | None = None) -> Any:
+    """The Python function behind the CPU dispatcher ``fn``, calling the Python functions behind
+    the dispatchers it calls: for the simulator, whose kernels pass its own array type, which
+    compiled CPU code cannot take (the kernels' own calls of scalar functions stay compiled)."""
+    done = {} if done is None else done
+    if fn not in done:
+        py = fn.py_func
+        glb = dict(py.__globals__)
+        done[fn] = FunctionType(py.__code__, glb, py.__name__, py.__defaults__, py.__closure__)
+        for name in py.__code__.co_names:
+            if isinstance(glb.get(name), CPUDispatcher):
+                glb[name] = _as_python(glb[name], done)
+    return done[fn]
 
 
-@cuda.jit(device=True, inline=True)
-def _rotl(v, r):
-    return ((v << r) | (v >> (_U32 - r))) & _M32
+if SIMULATED:
+    mix, step_neuron = _as_python(mix), _as_python(step_neuron)
+else:
+    from numba.cuda.extending import overload
 
-
-@cuda.jit(device=True, inline=True)
-def _round(x0, x1, r):
-    x0 = (x0 + x1) & _M32
-    x1 = _rotl(x1, r) ^ x0
-    return x0, x1
-
-
-@cuda.jit(device=True)
-def threefry(k0, k1, c0, c1):
-    """Threefry-2x32-20 (SPEC §6) on 32-bit words held in uint64; returns ``(w0, w1)``."""
-    k2 = k0 ^ k1 ^ _PARITY
-    x0 = (c0 + k0) & _M32
-    x1 = (c1 + k1) & _M32
-    for s in range(1, 6):
-        if s % 2 == 1:
-            x0, x1 = _round(x0, x1, np.uint64(13))
-            x0, x1 = _round(x0, x1, np.uint64(15))
-            x0, x1 = _round(x0, x1, np.uint64(26))
-            x0, x1 = _round(x0, x1, np.uint64(6))
-        else:
-            x0, x1 = _round(x0, x1, np.uint64(17))
-            x0, x1 = _round(x0, x1, np.uint64(29))
-            x0, x1 = _round(x0, x1, np.uint64(16))
-            x0, x1 = _round(x0, x1, np.uint64(24))
-        m = s % 3
-        ka = k0 if m == 0 else (k1 if m == 1 else k2)
-        kb = k1 if m == 0 else (k2 if m == 1 else k0)
-        x0 = (x0 + ka) & _M32
-        x1 = (x1 + kb + np.uint64(s)) & _M32
-    return x0, x1
-
-
-@cuda.jit(device=True, inline=True)
-def _sigmoid(z, one):
-    """Stable logistic: ``e = exp(-|z|)``; ``1/(1+e)`` for ``z >= 0``, ``e/(1+e)`` below."""
-    e = math.exp(-abs(z))
-    s = one / (one + e)
-    return s if z >= 0 else e * s
-
-
-@cuda.jit(device=True, inline=True)
-def _mix(w, b, x, t, n):
-    """``b[t] + sum_{j<=t} W[t, j] x[j, n]`` (the masked product; upper triangle ignored)."""
-    acc = b[t]
-    for j in range(t + 1):
-        acc += w[t, j] * x[j, n]
-    return acc
+    @overload(exp_neg, target="cuda")
+    def _exp_neg_cuda(z):  # type: ignore[no-untyped-def]
+        # The CPU's exp is a polynomial that vectorises; on the GPU libdevice's exp is as cheap.
+        return lambda z: math.exp(z)
 
 
 @cuda.jit
-def forward_kernel(code, x, w, b, a, gamma, theta, sampled, k0, k1, spikes, membrane, resets,
-                   want_membrane, want_resets):
+def forward_kernel(
+    code, x, w, b, a, gamma, theta, sampled, k0, k1, spikes, membrane, resets, want_membrane, want_resets
+):
     """Forward of SPEC §3 for neuron ``n`` (one thread): see psu_numba.cpu.kernels.forward_kernel."""
     n = cuda.grid(1)
     T = x.shape[0]
@@ -108,16 +83,14 @@ def forward_kernel(code, x, w, b, a, gamma, theta, sampled, k0, k1, spikes, memb
         r = a * (r + q)
         xv = x[t, n]
         if code == IPSU:
-            hv = _mix(w, b, x, t, n)
+            hv = mix(w, b, x, t, n)
             q = xv
         else:
             hv = a * (h + xv)
             h = hv
-            p = _sigmoid(hv if code == PSU else _mix(w, b, x, t, n), one)
+            p = sigmoid(hv if code == PSU else mix(w, b, x, t, n), one)
             if sampled:
-                w0, _ = threefry(k0, k1, np.uint64(n), np.uint64(t))
-                u = x.dtype.type(w0 >> np.uint64(8)) * scale
-                p = one if u < p else zero
+                p = one if x.dtype.type(uniform_bits(k0, k1, n, t)) * scale < p else zero
                 if want_resets:
                     resets[t, n] = p
             q = p
@@ -154,17 +127,15 @@ def vjp_kernel(code, x, g, w, b, a, gamma, theta, alpha, tied, sampled, k0, k1, 
         r = a * (r + q)
         xv = x[t, n]
         if code == IPSU:
-            hv = _mix(w, b, x, t, n)
+            hv = mix(w, b, x, t, n)
             q = xv
         else:
             hv = a * (h + xv)
             h = hv
-            p = _sigmoid(hv if code == PSU else _mix(w, b, x, t, n), one)
+            p = sigmoid(hv if code == PSU else mix(w, b, x, t, n), one)
             pp[t, n] = p * (one - p)
             if sampled:
-                w0, _ = threefry(k0, k1, np.uint64(n), np.uint64(t))
-                u = x.dtype.type(w0 >> np.uint64(8)) * scale
-                q = one if u < p else zero
+                q = one if x.dtype.type(uniform_bits(k0, k1, n, t)) * scale < p else zero
             else:
                 q = p
         d = (hv - gamma * r) - theta
@@ -249,38 +220,11 @@ def rowsum_kernel(A, out):
 
 
 @cuda.jit
-def step_kernel(code, t, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q,
-                spikes, membrane, resets):
-    """One online step (SPEC §3) for neuron ``n``; state ``h, r, q`` (and ``history[t]``) in place."""
+def step_kernel(code, t, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane, resets):
+    """:func:`psu_numba.cpu.kernels.step_neuron` for neuron ``n`` (one thread)."""
     n = cuda.grid(1)
-    if n >= x_t.shape[0]:
-        return
-    one = x_t.dtype.type(1)
-    zero = x_t.dtype.type(0)
-    scale = x_t.dtype.type(5.9604644775390625e-08)
-    xv = x_t[n]
-    rv = a * (r[n] + q[n])
-    r[n] = rv
-    mv = zero
-    if code != PSU:
-        history[t, n] = xv
-        mv = _mix(w, b, history, t, n)
-    if code == IPSU:
-        hv = mv
-        q[n] = xv
-    else:
-        hv = a * (h[n] + xv)
-        p = _sigmoid(hv if code == PSU else mv, one)
-        if sampled:
-            w0, _ = threefry(k0, k1, np.uint64(n), np.uint64(t))
-            u = x_t.dtype.type(w0 >> np.uint64(8)) * scale
-            p = one if u < p else zero
-            resets[n] = p
-        q[n] = p
-    h[n] = hv
-    v = hv - gamma * rv
-    spikes[n] = one if v > theta else zero
-    membrane[n] = v
+    if n < x_t.shape[0]:
+        step_neuron(code, t, n, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane, resets)
 
 
 @cuda.jit
@@ -301,5 +245,4 @@ def uniforms_kernel(k0, k1, out):
     if i < T * N:
         t = i // N
         n = i - t * N
-        w0, _ = threefry(k0, k1, np.uint64(n), np.uint64(t))
-        out[t, n] = np.float64(w0 >> np.uint64(8)) * 5.9604644775390625e-08
+        out[t, n] = np.float64(uniform_bits(k0, k1, n, t)) * 5.9604644775390625e-08
