@@ -1,4 +1,4 @@
-"""Fused Triton kernels for PSU (the CUDA path of ``impl="triton"``).
+"""Fused Triton kernels for PSU (the CUDA path of ``method="triton"``).
 
 One program owns ``BLOCK`` neurons and walks time in registers, so the forward pass reads ``X``
 once and writes ``S`` once (the memory-bandwidth floor), and the backward pass reads ``X`` and
@@ -29,16 +29,14 @@ machines without a GPU.
 
 # No "from __future__ import annotations" here: Triton 3.0's interpreter recognises a constexpr
 # parameter only by an evaluated annotation (tl.constexpr), not by the string "tl.constexpr".
-import math
-
 import torch
 import triton
 import triton.language as tl
 
 from psu_core.checks import Params
 from psu_torch._precision import compute_dtype
+from psu_torch._surrogate import HALF_PI
 
-_HALF_PI = math.pi / 2
 _BLOCK = 512
 
 
@@ -289,7 +287,7 @@ def psu_backward(
     DX = GV if cd == X.dtype else torch.empty_like(X)
     n_blocks = triton.cdiv(N, _BLOCK)
     partial = torch.zeros((n_blocks, 2), dtype=cd, device=X.device)
-    k2s = (_HALF_PI * alpha * a) ** 2 / (a * s)
+    k2s = (HALF_PI * alpha * a) ** 2 / (a * s)
     R8 = R.view(torch.int8) if R is not None else None
     _psu_bwd_kernel[(n_blocks,)](
         X,
