@@ -29,8 +29,18 @@ def test_prepare_cpu():
     gen = np.random.default_rng(4)
     x = gen.normal(size=(4, 50))
     g = gen.normal(size=(4, 50))
-    case = dict(variant="psu", x=x, tau=2.0, threshold=1.0, reset_scale=None, surrogate_alpha=2.0,
-                weight=None, bias=None, reset="expected", seed=None)
+    case = dict(
+        variant="psu",
+        x=x,
+        tau=2.0,
+        threshold=1.0,
+        reset_scale=None,
+        surrogate_alpha=2.0,
+        weight=None,
+        bias=None,
+        reset="expected",
+        seed=None,
+    )
     fwd, vjp = NumbaCpuAdapter().prepare(case, g, device="cpu", dtype="float32")
     s = fwd().spikes
     assert s.dtype == np.float32

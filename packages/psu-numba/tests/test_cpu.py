@@ -10,7 +10,8 @@ import pytest
 from psu_numba_testlib import make_case
 
 from psu_core import reference
-from psu_numba import common, cpu
+from psu_numba import cpu
+from psu_numba.cpu.device import FORWARD_BLOCK, block_size
 
 
 def _cast(a, dt):
@@ -22,10 +23,11 @@ def _cast(a, dt):
 def test_against_reference_multi_block(mode, dtype, rtol):
     variant, reset = mode
     x, g, w, b, params = make_case(variant, 3, (3, 700), reset=reset)
-    assert common.FORWARD_BLOCK < 2100 and common.block_size(3) < 2100
+    assert FORWARD_BLOCK < 2100 and block_size(3) < 2100
     ref = reference.forward(variant, x, w, b, **params)
-    out = cpu.forward(variant, x.astype(dtype), _cast(w, dtype), _cast(b, dtype), return_membrane=True,
-                      return_reset=True, **params)
+    out = cpu.forward(
+        variant, x.astype(dtype), _cast(w, dtype), _cast(b, dtype), return_membrane=True, return_reset=True, **params
+    )
     assert out.spikes.dtype == dtype and out.spikes.shape == x.shape
     np.testing.assert_array_equal(out.spikes, ref.spikes)
     np.testing.assert_allclose(out.membrane, ref.membrane, rtol=rtol, atol=rtol)
@@ -136,24 +138,30 @@ def test_online_matches_parallel_and_stops(mode):
     variant, reset = mode
     x, _, w, b, params = make_case(variant, 5, (4, 3), reset=reset)
     par = cpu.forward(variant, x, w, b, return_membrane=True, return_reset=True, **params)
-    state = cpu.init_state(variant, (4, 3), steps=None if variant == "psu" else 5, dtype=np.float64)
+    state = cpu.init_state(variant, (4, 3), T=None if variant == "psu" else 5, dtype=np.float64)
     for t in range(5):
-        st = cpu.step(variant, state, x[t], w, b, **params)
+        state, st = cpu.step(state, x[t], w, b, **params)
         np.testing.assert_array_equal(st.spikes, par.spikes[t])
         np.testing.assert_allclose(st.membrane, par.membrane[t], rtol=1e-12, atol=1e-14)
         if reset == "sampled":
             np.testing.assert_array_equal(st.reset, par.reset[t])
+        else:
+            assert st.reset is None
     assert state.t == 5
     if variant == "psu":
-        cpu.step(variant, state, x[0], **params)  # PSU's stepper has no end
+        cpu.step(state, x[0], **params)  # PSU's stepper has no end
     else:
         with pytest.raises(ValueError, match="step 5"):
-            cpu.step(variant, state, x[0], w, b, **params)
+            cpu.step(state, x[0], w, b, **params)
 
 
 def test_online_checks():
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(ValueError, match="T must be"):
         cpu.init_state("rpsu", (3,))
+    with pytest.raises(ValueError, match="device"):
+        cpu.init_state("psu", (3,), device="cuda")
+    with pytest.raises(TypeError, match="dtype"):
+        cpu.init_state("psu", (3,), dtype="int32")
     with pytest.raises(ValueError, match="tau"):
         cpu.OnlineStepper("psu", (3,), tau=0.5)
     with pytest.raises(ValueError, match="weight"):
@@ -161,9 +169,23 @@ def test_online_checks():
     stepper = cpu.OnlineStepper("psu", (3,))
     with pytest.raises(ValueError, match="x_t"):
         stepper.step(np.zeros(4, np.float32))
+    with pytest.raises(TypeError, match="x_t"):
+        stepper.step(np.zeros(3, np.int32))
     stepper.step(np.ones(3, np.float32))
+    assert stepper.state.t == 1 and stepper.state.h.any()
     stepper.reset_state()
     assert stepper.state.t == 0 and not stepper.state.h.any()
+
+
+def test_online_half_precision_runs_in_float32():
+    x = np.random.default_rng(6).normal(0.8, 1.0, size=(4, 5)).astype(np.float16)
+    state = cpu.init_state("psu", (5,), dtype=np.float16)
+    assert state.dtype == np.float32
+    par = cpu.forward("psu", x, return_membrane=True)
+    for t in range(4):
+        state, out = cpu.step(state, x[t])
+        assert out.spikes.dtype == np.float16 and out.membrane.dtype == np.float16
+        np.testing.assert_array_equal(out.membrane, par.membrane[t])
 
 
 def test_threefry_and_uniforms_match_core():

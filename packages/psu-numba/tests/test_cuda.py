@@ -46,8 +46,9 @@ def test_kernels_compile_to_ptx(dtype, monkeypatch):
 
     # Numba's built-in CUDA target asks the driver for the compute capability when it compiles a
     # device function; there is no driver here, so name the architecture the PTX is built for.
-    monkeypatch.setattr(numba.cuda.dispatcher, "get_current_device",
-                        lambda: SimpleNamespace(compute_capability=(8, 0)), raising=False)
+    monkeypatch.setattr(
+        numba.cuda.dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=(8, 0)), raising=False
+    )
     ptx = {}
     try:
         for name, sig in _signatures(dtype).items():
@@ -103,20 +104,24 @@ def test_without_cuda_calls_say_what_is_missing():
         pytest.skip("a CUDA GPU is present")
     assert NumbaCudaAdapter().devices() == []
     with pytest.raises(RuntimeError, match="NUMBA_ENABLE_CUDASIM"):
-        api.forward("psu", np.zeros((3, 2), np.float32))
+        api.psu(np.zeros((3, 2), np.float32))
+    with pytest.raises(RuntimeError, match="NUMBA_ENABLE_CUDASIM"):
+        api.init_state("psu", (3,))
 
 
 SIM_SCRIPT = textwrap.dedent(
     """
     import numpy as np
     from numba import cuda
-    from psu_core import reference
+    from psu_core import reference, rng
+    from psu_core.api import PSUOutput, StepOutput
     from psu_numba import numba_cuda as api
     from psu_numba.adapter import NumbaCudaAdapter
 
     assert NumbaCudaAdapter().devices() == ["cuda"]
     gen = np.random.default_rng(5)
     T, shape = 4, (2, 3)
+    dev = lambda a: None if a is None else cuda.to_device(np.ascontiguousarray(a))
     for variant, reset in [("psu", "expected"), ("rpsu", "sampled"), ("ipsu", "expected")]:
         x = gen.normal(0.8, 1.5, size=(T, *shape))
         g = gen.normal(size=x.shape)
@@ -125,10 +130,13 @@ SIM_SCRIPT = textwrap.dedent(
             w, b = gen.normal(size=(T, T)) * 0.7, gen.normal(size=T) * 0.3
         p = dict(tau=1.7, threshold=0.6, surrogate_alpha=2.5, reset=reset,
                  seed=99 if reset == "sampled" else None)
-        dev = lambda a: None if a is None else cuda.to_device(a)
-        out = api.forward(variant, dev(x), dev(w), dev(b), return_membrane=True, return_reset=True, **p)
+        fn = getattr(api, variant)
+        args = (dev(x),) if w is None else (dev(x), dev(w), dev(b))
+        out = fn(*args, return_membrane=True, return_reset=True, **p)
+        assert type(out) is PSUOutput
         ref = reference.forward(variant, x, w, b, **p)
         assert (out.spikes.copy_to_host() == ref.spikes).all(), variant
+        assert (fn(*args, **p).copy_to_host() == ref.spikes).all(), variant
         np.testing.assert_allclose(out.membrane.copy_to_host(), ref.membrane, rtol=1e-12)
         gr = reference.vjp(variant, x, g, w, b, **p)
         go = api.vjp(variant, dev(x), dev(g), dev(w), dev(b), **p)
@@ -138,11 +146,22 @@ SIM_SCRIPT = textwrap.dedent(
             np.testing.assert_allclose(go.bias.copy_to_host(), gr.bias, rtol=1e-10, atol=1e-12)
         assert abs(go.threshold - gr.threshold) <= 1e-10 * abs(gr.threshold)
         st = api.OnlineStepper(variant, shape, dev(w), dev(b), dtype=np.float64, **p)
+        state = api.init_state(variant, shape, T=T, dtype="float64")
         for t in range(T):
-            s = st.step(dev(np.ascontiguousarray(x[t])))
+            s = st.step(dev(x[t]))
+            assert type(s) is StepOutput
             assert (s.spikes.copy_to_host() == ref.spikes[t]).all()
+            kept = state.h.copy_to_host()
+            new, s2 = api.step(state, dev(x[t]), dev(w), dev(b), **p)
+            assert new.t == t + 1 and state.t == t and (state.h.copy_to_host() == kept).all()  # pure
+            assert (s2.membrane.copy_to_host() == s.membrane.copy_to_host()).all()
+            state = new
+    k = [gen.integers(0, 2**32, size=7, dtype=np.uint64).astype(np.uint32) for _ in range(4)]
+    w0, w1 = api.threefry2x32(*map(dev, k))
+    assert (w0.copy_to_host() == rng.threefry2x32(*k)[0]).all() and (w1.copy_to_host() == rng.threefry2x32(*k)[1]).all()
+    assert (api.uniforms(2**64 - 3, (3, 5)).copy_to_host() == rng.uniforms(2**64 - 3, (3, 5))).all()
     try:
-        api.forward("psu", np.zeros((3, 2)))
+        api.psu(np.zeros((3, 2)))
     except TypeError as exc:
         assert "to_device" in str(exc)
     else:
@@ -154,6 +173,5 @@ SIM_SCRIPT = textwrap.dedent(
 
 def test_simulator_end_to_end():
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    proc = subprocess.run([sys.executable, "-c", SIM_SCRIPT], env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", SIM_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]

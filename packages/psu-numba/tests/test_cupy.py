@@ -35,9 +35,20 @@ def test_cuda_source_compiles_with_nvcc(tmp_path):
     (tmp_path / "kernels.cu").write_text(kernels.source())
     (tmp_path / "main.cu").write_text(HOST_MAIN)
     proc = subprocess.run(
-        ["nvcc", "-arch=sm_80", "-std=c++14", "-Werror", "all-warnings", "-o", str(tmp_path / "main"),
-         str(tmp_path / "main.cu")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        [
+            "nvcc",
+            "-arch=sm_80",
+            "-std=c++14",
+            "-Werror",
+            "all-warnings",
+            "-o",
+            str(tmp_path / "main"),
+            str(tmp_path / "main.cu"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     run = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True, timeout=60)
@@ -62,5 +73,10 @@ def test_without_cupy_or_gpu():
     if api.available():
         pytest.skip("CuPy sees a CUDA device; the conformance suite covers this backend")
     assert CupyAdapter().devices() == []
-    with pytest.raises(RuntimeError, match="CuPy|CUDA"):
-        api.forward("psu", np.zeros((3, 2), np.float32))
+    for call in (
+        lambda: api.psu(np.zeros((3, 2), np.float32)),
+        lambda: api.init_state("psu", (3,)),
+        lambda: api.uniforms(1, (2, 3)),
+    ):
+        with pytest.raises(RuntimeError, match="CuPy|CUDA"):
+            call()

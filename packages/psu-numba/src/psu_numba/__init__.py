@@ -4,9 +4,10 @@
 * :mod:`psu_numba.numba_cuda` — Numba CUDA kernels on CUDA device arrays (extra ``psu-numba[cuda]``);
 * :mod:`psu_numba.cupy` — CuPy ``RawModule`` CUDA C kernels (extra ``psu-numba[cupy]``).
 
-The three share one API: ``forward``, ``vjp``, ``init_state``/``step``/``OnlineStepper``,
-``threefry2x32``/``uniforms``. Subpackages are imported on first use, so ``import psu_numba``
-works on a machine without CUDA.
+The three export the same names, the API of SPEC §11 written once in :mod:`psu_numba.api`:
+``psu``/``ipsu``/``rpsu``, ``init_state``/``step``/``OnlineStepper``, plus ``forward``, ``vjp``
+(the gradients), ``threefry2x32``/``uniforms``, ``available``, ``empty_like``. Subpackages are
+imported on first use, so ``import psu_numba`` works on a machine without CUDA.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from psu_numba.common import ForwardResult, Gradients, Step
+from psu_core.api import PSUOutput, StepOutput
+from psu_numba.common import Gradients
 
-__all__ = ["ForwardResult", "Gradients", "Step", "cpu", "cuda", "cupy"]
+__all__ = ["PSUOutput", "StepOutput", "Gradients", "cpu", "numba_cuda", "cupy"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("cpu", "cuda", "cupy"):
+    if name in ("cpu", "numba_cuda", "cupy"):
         return importlib.import_module(f"psu_numba.{name}")
     raise AttributeError(f"module 'psu_numba' has no attribute {name!r}")

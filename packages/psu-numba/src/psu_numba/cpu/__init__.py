@@ -1,15 +1,12 @@
 """PSU-family kernels for the CPU, on NumPy arrays (Numba, ``@njit(parallel=True, cache=True)``).
 
-``forward``/``vjp`` (parallel form over ``[T, ...]``), ``init_state``/``step``/``OnlineStepper``
-(online form), ``threefry2x32``/``uniforms`` (the SPEC §6 stream). See the package README.
+The API of :mod:`psu_numba.api` (its ``NAMES``) on :class:`~psu_numba.cpu.device.CpuDevice`:
+``psu``/``ipsu``/``rpsu``, ``init_state``/``step``/``OnlineStepper``, ``forward``/``vjp``,
+``threefry2x32``/``uniforms``. Threads: ``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``
+(results have the same bits for any thread count). See the package README.
 """
 
-from psu_numba.common import ForwardResult, Gradients, Step
-from psu_numba.cpu.functional import forward, ipsu, psu, rpsu, vjp
-from psu_numba.cpu.online import OnlineState, OnlineStepper, init_state, step
-from psu_numba.cpu.random import threefry2x32, uniforms
+from psu_numba.api import export
+from psu_numba.cpu.device import CpuDevice
 
-__all__ = [
-    "ForwardResult", "Gradients", "Step", "forward", "vjp", "psu", "ipsu", "rpsu",
-    "OnlineState", "OnlineStepper", "init_state", "step", "threefry2x32", "uniforms",
-]
+export(CpuDevice(), globals())

@@ -51,8 +51,9 @@ def require() -> Any:
     try:
         count = int(cupy.cuda.runtime.getDeviceCount())
     except Exception as exc:
-        raise RuntimeError(f"psu_numba.cupy cannot run: the CUDA runtime reports {type(exc).__name__}: {exc}; "
-                           f"{_HOW_TO_FIX}") from exc
+        raise RuntimeError(
+            f"psu_numba.cupy cannot run: the CUDA runtime reports {type(exc).__name__}: {exc}; {_HOW_TO_FIX}"
+        ) from exc
     if count == 0:
         raise RuntimeError(f"psu_numba.cupy cannot run: no CUDA device found; {_HOW_TO_FIX}")
     return cupy
@@ -66,8 +67,7 @@ def _module(device_id: int) -> Any:
         mod.compile()
     except Exception as exc:
         raise RuntimeError(
-            f"psu_numba.cupy could not compile its CUDA kernels with NVRTC: {type(exc).__name__}: {exc}; "
-            f"{_HOW_TO_FIX}"
+            f"psu_numba.cupy could not compile its CUDA kernels with NVRTC: {type(exc).__name__}: {exc}; {_HOW_TO_FIX}"
         ) from exc
     return mod
 
