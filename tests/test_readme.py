@@ -78,6 +78,40 @@ def test_readme_python_block(line: int, code: str):
         ) from exc
 
 
+#: A line that another framework writes differently: ``code  # JAX: other code``.
+SWAP = re.compile(r"^(?P<code>\S.*?)\s+# (?P<fw>JAX|PyTorch|Numba): (?P<other>.+)$")
+
+
+def swapped(code: str) -> dict[str, str]:
+    """The other frameworks' versions of a block whose lines end in ``# JAX: ...``: each such line
+    replaced by its alternative, every other line unchanged."""
+    out: dict[str, list[str]] = {}
+    lines = code.splitlines()
+    for i, line in enumerate(lines):
+        m = SWAP.match(line)
+        if m:
+            out.setdefault(m["fw"], list(lines))[i] = m["other"]
+    for fw, fw_lines in out.items():
+        for i, line in enumerate(lines):
+            m = SWAP.match(line)
+            if m and m["fw"] != fw:
+                fw_lines[i] = m["code"]
+    return {fw: "\n".join(v) + "\n" for fw, v in out.items()}
+
+
+SWAPPED = [(line, fw, other) for line, code in BLOCKS for fw, other in swapped(code).items()]
+
+
+def test_one_snippet_runs_on_torch_and_jax():
+    # The README promises one snippet that runs unchanged on torch and, with the framework swapped, JAX.
+    assert {fw for _, fw, _ in SWAPPED} >= {"JAX"}, "no README block carries '# JAX:' alternatives"
+
+
+@pytest.mark.parametrize(("line", "fw", "code"), SWAPPED, ids=[f"line{line}-{fw}" for line, fw, _ in SWAPPED])
+def test_readme_block_with_the_framework_swapped(line: int, fw: str, code: str):
+    test_readme_python_block(line, code)
+
+
 def nox_sessions() -> set[str]:
     """Names of the functions decorated with ``@nox.session`` (or its ``name=``), parsed, not run."""
     names: set[str] = set()
