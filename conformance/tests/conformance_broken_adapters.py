@@ -196,3 +196,35 @@ class RenamedKeywordClaimingExec(RenamedKeyword):
 
 def renamed_keyword_claiming_exec() -> RenamedKeywordClaimingExec:
     return RenamedKeywordClaimingExec()
+
+
+def _halves(case: dict[str, Any], parts: int) -> list[dict[str, Any]]:
+    return [{**case, "x": piece} for piece in np.split(case["x"], parts, axis=1)]
+
+
+class LocalSplit(ReferenceAdapter):
+    """The bug of a batching path that numbers each piece's neurons from 0: every piece of a split
+    call draws as if it were the whole call."""
+
+    name = "local-split"
+
+    def split_forward(self, case: dict[str, Any], parts: int, *, device: str, dtype: str) -> dict[str, Any]:
+        outs = [self.forward(piece, device=device, dtype=dtype) for piece in _halves(case, parts)]
+        return {k: np.concatenate([o[k] for o in outs], axis=1) for k in outs[0]}
+
+
+class WholeSplit(ReferenceAdapter):
+    """Correct by construction: a split call computed as the whole call."""
+
+    name = "whole-split"
+
+    def split_forward(self, case: dict[str, Any], parts: int, *, device: str, dtype: str) -> dict[str, Any]:
+        return self.forward(case, device=device, dtype=dtype)
+
+
+def local_split() -> LocalSplit:
+    return LocalSplit()
+
+
+def whole_split() -> WholeSplit:
+    return WholeSplit()

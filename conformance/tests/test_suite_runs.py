@@ -257,3 +257,15 @@ def test_stale_idiom_fails_api(pytester: pytest.Pytester) -> None:
     result, data = run_suite(pytester, f"{BROKEN}:stale_idiom", "api", args=("-k", "idioms"))
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*idioms that match no difference (stale): [[]'psu.seed'[]]*"])
+
+
+def test_split_calls_must_draw_as_the_whole(pytester: pytest.Pytester) -> None:
+    select = ("-k", "split_call and T8-")
+    result, data = run_suite(pytester, f"{BROKEN}:local_split", "sampled", args=select)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 4, result.stdout.str()
+    result.stdout.fnmatch_lines(["*split forward reset draws*"])
+    result, _ = run_suite(pytester, f"{BROKEN}:whole_split", "sampled", args=select)
+    assert result.ret == 0 and result.parseoutcomes().get("passed", 0) == outcomes["failed"] + outcomes.get("passed", 0)
+    result, _ = run_suite(pytester, "reference", "sampled", args=(*select, "-rs"))
+    result.stdout.fnmatch_lines(["*no batching path to check (no adapter.split_forward)*"])

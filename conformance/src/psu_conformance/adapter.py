@@ -145,6 +145,18 @@ class PreparingAdapter(Adapter, Protocol):
         ...
 
 
+class SplittingAdapter(Adapter, Protocol):
+    """An adapter whose backend has a batching path (optional; the sampled group checks it)."""
+
+    def split_forward(self, case: Case, parts: int, *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        """``forward`` with ``x`` split into ``parts`` equal pieces along its first neuron axis
+        (``x.shape[1]``), each piece through the backend's own way of computing part of a batch
+        (``jax.vmap`` over the stacked pieces, a ``neuron_offset`` per piece, one shard per device),
+        the outputs reassembled to the whole shape. SPEC §6 numbers neurons in the whole call, so
+        the result must equal the whole call's, draws included."""
+        ...
+
+
 class BackendError(Exception):
     """The backend named on the command line cannot be loaded or is not an adapter."""
 

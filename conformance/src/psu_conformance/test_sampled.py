@@ -80,3 +80,30 @@ def test_reset_frequency(psu_target, psu_adapter, psu_record, gen):  # type: ign
         f"forward reset draws, case {gen.id}: mean(R) = {r.mean():.6f} but mean(P) = {p.mean():.6f}, "
         f"{z:+.2f} binomial standard deviations ({sd:.3g}) away; the limit is {FREQUENCY_SIGMAS:g}"
     )
+
+
+SPLIT_PARTS = 2
+
+
+@pytest.mark.psu_cases(reset="sampled")
+def test_split_call_draws_as_the_whole(psu_target, psu_vector_case, psu_adapter, psu_check):  # type: ignore[no-untyped-def]
+    """A call on part of a batch draws what the whole call draws (SPEC §6: global neuron index):
+    the case split in two along its first neuron axis, each half through the backend's own
+    batching path (``adapter.split_forward``: jax.vmap, torch's neuron_offset), equals the vectors."""
+    split = getattr(psu_adapter, "split_forward", None)
+    if not callable(split):
+        pytest.skip(f"backend {psu_target.backend} has no batching path to check (no adapter.split_forward)")
+    vc = psu_vector_case
+    if vc.x.ndim < 2 or vc.x.shape[1] % SPLIT_PARTS:
+        pytest.skip(f"case {vc.id}: the first neuron axis of shape {list(vc.x.shape)} does not split in {SPLIT_PARTS}")
+    out = split(adapter_case(vc), SPLIT_PARTS, device=psu_target.device, dtype=psu_target.dtype)
+    psu_check.keys("split forward (sampled)", out, ["spikes", "membrane", "reset"])
+    with psu_check.collect():
+        psu_check.exact(
+            "split forward reset draws",
+            out["reset"],
+            vc.expected["reset"],
+            context={"uniform": vc.expected["uniform"], "reset probability": vc.expected["reset_probability"]},
+        )
+        psu_check.exact("split forward spikes", out["spikes"], vc.expected["spikes"])
+        psu_check.membrane("split forward membrane", out["membrane"], vc.expected["membrane"])
