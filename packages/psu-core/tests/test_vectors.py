@@ -3,17 +3,19 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from psu_core import reference
-from psu_core.tolerances import DRAW_MARGIN, MEMBRANE_MARGIN
-from psu_core.vectors import DATA_DIR, load_bad_input, load_cases, load_rng
+from psu_core import reference, rng
+from psu_core.tolerances import DRAW_MARGIN, MEMBRANE_MARGIN, for_dtype
+from psu_core.vectors import DATA_DIR, load_bad_input, load_cases, load_rng, load_statistics
 from psu_core.vectors.__main__ import main, verify
-from psu_core.vectors.generate import dumps
+from psu_core.vectors.generate import DRAW_PIN, dumps, first_seed_with_half_draw
 
 CASES = load_cases()
+PINNED = [c for c in CASES if c.pins]
 
 
 def test_verify_passes_on_the_shipped_vectors():
@@ -91,11 +93,28 @@ def test_coverage():
         assert {(c.threshold, c.preset) for c in cs} == {
             (t, p) for t in (1.0, 0.5) for p in ("tied", "free", "reference")
         }
-        assert {c.tau for c in cs} == {2.0, 4.0}
-        assert {c.x.ndim - 1 for c in cs} == {1, 2, 3, 4}
+        assert {c.tau for c in cs} == {2.0, 3.0, 4.0}  # 3: a = 1/3 is not a power of two
+        assert {c.x.ndim - 1 for c in cs} == {0, 1, 2, 3, 4}  # 0: a rank-1 x, [T]
     seeds = {c.seed for c in CASES if c.reset == "sampled"}
-    assert len(seeds) >= 4 and max(seeds) >= 2**32  # the high key word is exercised
+    assert len(seeds) >= 4 and min(seeds) == 0 and max(seeds) == 2**64 - 1  # the high key word is exercised
+    assert {s for s in seeds if s >= 2**53} >= {2**53, 2**64 - 1}  # beyond JSON's exact integers
     assert len({c.id for c in CASES}) == len(CASES)
+    for variant, reset in by:
+        pinned = [c for c in PINNED if (c.variant, c.reset) == (variant, reset)]
+        assert pinned and all(c.pin_mask("membrane").any() for c in pinned), (variant, reset)
+        assert any(c.pin_mask("draw").any() for c in pinned) == (reset == "sampled"), (variant, reset)
+    # The stable sigmoid of SPEC §1 at |z| = 768: P exactly 1 and exactly 0 (PSU's H, RPSU's logit).
+    for variant in ("psu", "rpsu"):
+        ps = [c.expected["reset_probability"] for c in PINNED if c.variant == variant]
+        assert any((p == 1.0).any() for p in ps) and any((p == 0.0).any() for p in ps), variant
+
+
+def test_seeds_are_exact_decimal_strings_in_the_files():
+    doc = json.loads((DATA_DIR / "psu-sampled.json").read_text())
+    assert {type(c["seed"]) for c in doc["cases"]} == {str}
+    assert str(2**64 - 1) in {c["seed"] for c in doc["cases"]}
+    assert {type(s["seed"]) for s in json.loads((DATA_DIR / "rng.json").read_text())["streams"]} == {str}
+    assert {2**53, 2**64 - 1} <= {s["seed"] for s in load_rng()["streams"]}  # integers once loaded
 
 
 def test_presets_mean_what_the_spec_says():
@@ -108,11 +127,128 @@ def test_presets_mean_what_the_spec_says():
             assert c.reset_scale is not None and c.reset_scale != c.threshold
 
 
-def test_margins_hold():
+def test_margins_hold_except_at_the_pins():
     for c in CASES:
-        assert np.abs(c.expected["membrane"] - c.threshold).min() >= MEMBRANE_MARGIN, c.id
+        free = ~c.pin_mask("membrane")
+        assert np.abs(c.expected["membrane"] - c.threshold)[free].min() >= MEMBRANE_MARGIN, c.id
         if c.reset == "sampled":
-            assert np.abs(c.expected["uniform"] - c.expected["reset_probability"]).min() >= DRAW_MARGIN, c.id
+            free = ~c.pin_mask("draw")
+            assert np.abs(c.expected["uniform"] - c.expected["reset_probability"])[free].min() >= DRAW_MARGIN, c.id
+
+
+def test_pins_are_exactly_on_their_thresholds_in_the_vectors():
+    for c in PINNED:
+        on = c.pin_mask("membrane")
+        assert (c.expected["membrane"][on] == c.threshold).all() and (c.expected["spikes"][on] == 0).all(), c.id
+        on = c.pin_mask("draw")
+        if on.any():
+            assert (c.expected["uniform"][on] == 0.5).all() and (c.expected["reset_probability"][on] == 0.5).all()
+            assert (c.expected["reset"][on] == 0).all(), c.id
+
+
+def test_the_draw_pins_seeds_are_the_first_of_their_search():
+    """SPEC §10: counting up from 2**53 (PSU) and down from 2**64 - 1 (RPSU), the first seed whose
+    uniform at the draw pin's position is exactly 1/2."""
+    seeds = {c.variant: c.seed for c in PINNED if c.reset == "sampled"}
+    assert seeds == {"psu": first_seed_with_half_draw(2**53, 1, *DRAW_PIN),
+                     "rpsu": first_seed_with_half_draw(2**64 - 1, -1, *DRAW_PIN)}  # fmt: skip
+    for seed in seeds.values():
+        assert rng.uniforms(seed, (DRAW_PIN[0] + 1, DRAW_PIN[1] + 1))[DRAW_PIN] == 0.5
+
+
+# ----------------------------------------------------------------------------- pins in every dtype
+
+
+def _dtype(name: str):
+    if name == "bfloat16":
+        ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 arithmetic in NumPy comes from ml_dtypes")
+        return ml_dtypes.bfloat16
+    return np.dtype(name)
+
+
+def recurrence_in(case, dtype, *, reverse=False, fire_at_threshold=False, reset_at_probability=False):
+    """SPEC §3 with every operation rounded to ``dtype`` (NumPy's float16 and ml_dtypes' bfloat16
+    round each operation), written here apart from the reference. The mix ``sum_j W[t, j] x_j`` is
+    summed in ascending ``j``, or descending with ``reverse``. ``fire_at_threshold`` (``V >= theta``)
+    and ``reset_at_probability`` (``u <= P``) are the two wrong ports the pins exist to catch.
+    Returns V, S, P, R as float64 ``[T, N]`` (P, R: None where undefined)."""
+    T = case.T
+    cast = lambda v: np.asarray(v, dtype=np.float64).astype(dtype)  # noqa: E731
+    x = cast(case.x.reshape(T, -1))
+    assert np.array_equal(x.astype(np.float64), case.x.reshape(T, -1)), "the inputs are exact in every dtype"
+    w, b = (None, None) if case.weight is None else (cast(case.weight), cast(case.bias))
+    a, theta = cast(1.0 / case.tau), cast(case.threshold)
+    gamma = cast(case.threshold if case.reset_scale is None else case.reset_scale)
+    one = cast(1.0)
+    u = rng.uniforms(case.seed, x.shape) if case.reset == "sampled" else None  # exact in float32 and float64
+    h = r = q = cast(np.zeros(x.shape[1]))
+    out = {k: [] for k in "VSPR"}
+    for t in range(T):
+        if t > 0:
+            r = a * (r + q)
+        if case.variant != "psu":
+            order = range(t, -1, -1) if reverse else range(t + 1)
+            mix = None
+            for j in order:
+                mix = w[t, j] * x[j] if mix is None else mix + w[t, j] * x[j]
+            mix = mix + b[t]
+        if case.variant == "ipsu":
+            h, q = mix, x[t]
+        else:
+            h = a * (h + x[t])
+            z = mix if case.variant == "rpsu" else h
+            e = np.exp(-np.abs(z))
+            q = p = np.where(z >= 0, one / (one + e), e / (one + e)).astype(dtype)
+            out["P"].append(p)
+            if u is not None:
+                drawn = u[t] <= p.astype(np.float64) if reset_at_probability else u[t] < p.astype(np.float64)
+                q = cast(drawn)
+                out["R"].append(q)
+        v = h - gamma * r
+        out["V"].append(v)
+        out["S"].append(v >= theta if fire_at_threshold else v > theta)
+    return SimpleNamespace(**{k: np.stack(v).astype(np.float64) if v else None for k, v in out.items()})
+
+
+DTYPES = ["float64", "float32", "float16", "bfloat16"]
+
+
+def _flat(case, kind):
+    return case.pin_mask(kind).reshape(case.T, -1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", PINNED, ids=lambda c: c.id)
+def test_pins_are_exact_in_every_dtype(case, dtype):
+    """Computed in float64, float32, float16 and bfloat16 (each operation rounded, the mix summed
+    in either order), every membrane pin is exactly theta (spike 0) and every draw pin has
+    ``u = P = 1/2`` exactly (no reset): no port's rounding moves them."""
+    for reverse in (False, True):
+        got = recurrence_in(case, _dtype(dtype), reverse=reverse)
+        on = _flat(case, "membrane")
+        assert (got.V[on] == case.threshold).all() and (got.S[on] == 0).all(), got.V[on]
+        on = _flat(case, "draw")
+        if on.any():
+            assert (got.P[on] == 0.5).all() and (got.R[on] == 0).all(), got.P[on]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", PINNED, ids=lambda c: c.id)
+def test_a_port_firing_at_the_threshold_or_resetting_at_the_probability_fails(case, dtype):
+    """``V >= theta`` fires at every membrane pin; ``u <= P`` resets at every draw pin, and the
+    step after then holds a membrane beyond the dtype's tolerance and a spike that differs (the
+    forward pass shows it, not only the draws). The margins excuse neither, in any dtype."""
+    dt, expected = _dtype(dtype), SimpleNamespace(V=case.expected["membrane"].reshape(case.T, -1),
+                                                  S=case.expected["spikes"].reshape(case.T, -1))  # fmt: skip
+    on = _flat(case, "membrane")
+    assert (recurrence_in(case, dt, fire_at_threshold=True).S[on] != expected.S[on]).all()
+    tol = for_dtype(dtype).membrane
+    for t, n in zip(*np.nonzero(_flat(case, "draw")), strict=True):
+        wrong = recurrence_in(case, dt, reset_at_probability=True)
+        assert wrong.R[t, n] == 1
+        after = (t + 1, n)
+        assert wrong.S[after] != expected.S[after]
+        assert abs(wrong.V[after] - expected.V[after]) > tol.atol + tol.rtol * abs(expected.V[after])
 
 
 def test_weights_have_an_upper_triangle_to_ignore():
@@ -141,6 +277,26 @@ def test_rng_file():
     r = load_rng()
     assert len(r["known_answers"]) == 3 and len(r["words"]) >= 32 and len(r["streams"]) >= 4
     assert r["known_answers"][0]["output"] == [0x6B200159, 0x99BA4EFE]
+    for s in r["streams"]:
+        u = np.asarray(s["uniform"]["data"]).reshape(s["uniform"]["shape"])
+        assert np.array_equal(u, rng.uniforms(s["seed"], u.shape)), s["seed"]
+
+
+def test_statistics_file():
+    """The sampled group's large cases, as data: the reference's mean(P) and binomial sd."""
+    doc = load_statistics()
+    assert doc["frequency_sigmas"] == 5.0 and doc["uniforms"]["shape"] == [8, 4096]
+    s0, s1 = doc["uniforms"]["seeds"]
+    assert s1 == s0 + 1 and 0.9 <= doc["uniforms"]["differ_fraction"] < 1
+    assert [c.case["variant"] for c in doc["cases"]] == ["psu", "rpsu"]
+    for c in doc["cases"]:
+        case = dict(c.case)
+        assert case["x"].shape == (8, 4096) and c.other_seed == case["seed"] + 1
+        p = reference.forward(case.pop("variant"), case.pop("x"), case.pop("weight"), case.pop("bias"), **case)
+        assert p.reset_probability.mean() == pytest.approx(c.reset_probability_mean, rel=1e-12)
+        assert np.sqrt(np.sum(p.reset_probability * (1 - p.reset_probability))) / p.reset_probability.size == (
+            pytest.approx(c.reset_sd, rel=1e-12)
+        )
 
 
 def test_bad_input_table():

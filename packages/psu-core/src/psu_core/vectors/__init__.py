@@ -2,8 +2,10 @@
 
 ``load_cases()`` returns :class:`VectorCase` objects with NumPy arrays; ``load_rng()`` the
 Threefry answers and uniform streams; ``load_bad_input()`` the bad-input table of SPEC §8 (calls in
-the encoding of :mod:`psu_core.vectors.calls`). The files are produced by ``python -m psu_core.vectors
-generate`` and checked by ``python -m psu_core.vectors verify``.
+the encoding of :mod:`psu_core.vectors.calls`); ``load_statistics()`` the sampled group's
+statistical cases. Seeds are decimal strings in the files (exact in any JSON reader) and integers
+here. The files are produced by ``python -m psu_core.vectors generate`` and checked by
+``python -m psu_core.vectors verify``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from psu_core.vectors.calls import decode_seed
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CASE_FILES = ("psu-expected", "psu-sampled", "ipsu-expected", "rpsu-expected", "rpsu-sampled")
+#: What a pin holds exactly (SPEC §10): "membrane" = the threshold (spike 0), "draw" = the uniform
+#: equals the reset probability (no reset, R = 0).
+PIN_KINDS = ("membrane", "draw")
 
 
 def to_array(obj: dict[str, Any] | None) -> np.ndarray | None:
@@ -52,10 +59,20 @@ class VectorCase:
     grad_spikes: np.ndarray
     expected: dict[str, np.ndarray | None] = field(repr=False)
     gradients: dict[str, Any] = field(repr=False)
+    #: ``(kind, index)`` pairs: positions ``[t, *neuron index]`` sitting exactly on a threshold.
+    pins: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
     def T(self) -> int:
         return int(self.x.shape[0])
+
+    def pin_mask(self, kind: str) -> np.ndarray:
+        """Boolean ``[T, *neuron_shape]``: the pins of ``kind`` ("membrane" or "draw")."""
+        mask = np.zeros(self.x.shape, dtype=bool)
+        for k, index in self.pins:
+            if k == kind:
+                mask[index] = True
+        return mask
 
     def params(self) -> dict[str, Any]:
         """Keyword arguments for :func:`psu_core.reference.forward` and the framework APIs."""
@@ -91,7 +108,7 @@ class VectorCase:
             reset_scale=obj["reset_scale"],
             surrogate_alpha=obj["surrogate_alpha"],
             preset=obj["preset"],
-            seed=obj["seed"],
+            seed=decode_seed(obj["seed"]),
             x=to_array(inputs["x"]),  # type: ignore[arg-type]
             weight=to_array(inputs["weight"]),
             bias=to_array(inputs["bias"]),
@@ -104,6 +121,7 @@ class VectorCase:
                 "threshold": grads["threshold"],
                 "surrogate_alpha": grads["surrogate_alpha"],
             },
+            pins=tuple((p["kind"], tuple(p["at"])) for p in obj["pins"]),
         )
 
 
@@ -124,8 +142,12 @@ def load_cases(variant: str | None = None, reset: str | None = None, data_dir: P
 
 
 def load_rng(data_dir: Path | None = None) -> dict[str, Any]:
-    """``rng.json``: ``known_answers`` and ``words`` (key, counter, output) and uniform ``streams``."""
-    return read_json("rng.json", data_dir)
+    """``rng.json``: ``known_answers`` and ``words`` (key, counter, output) and uniform ``streams``
+    (``seed`` an integer, ``uniform``)."""
+    doc = read_json("rng.json", data_dir)
+    for stream in doc["streams"]:
+        stream["seed"] = decode_seed(stream["seed"])
+    return doc
 
 
 def load_bad_input(data_dir: Path | None = None) -> dict[str, Any]:
@@ -135,10 +157,42 @@ def load_bad_input(data_dir: Path | None = None) -> dict[str, Any]:
     return read_json("bad_input.json", data_dir)
 
 
+@dataclass(frozen=True)
+class StatisticalCase:
+    """A large sampled case of ``statistics.json``: the adapter mapping (float64 arrays, integer
+    seed), the other seed, and the reference's ``mean(P)`` and binomial standard deviation of
+    ``mean(R)``, ``sqrt(sum P (1 - P)) / P.size``."""
+
+    id: str
+    case: dict[str, Any] = field(repr=False)
+    other_seed: int
+    reset_probability_mean: float
+    reset_sd: float
+
+
+def load_statistics(data_dir: Path | None = None) -> dict[str, Any]:
+    """``statistics.json``: ``cases`` (:class:`StatisticalCase`), ``frequency_sigmas``, and
+    ``uniforms`` (``shape``, ``seeds`` as integers, ``differ_fraction``)."""
+    doc = read_json("statistics.json", data_dir)
+    cases = []
+    for c in doc["cases"]:
+        inputs = c["inputs"]
+        params = {k: c[k] for k in ("variant", "tau", "threshold", "reset_scale", "surrogate_alpha", "reset")}
+        arrays = {k: to_array(inputs[k]) for k in ("x", "weight", "bias")}
+        case = {**params, **arrays, "seed": decode_seed(c["seed"])}
+        expected = c["expected"]
+        cases.append(
+            StatisticalCase(c["id"], case, decode_seed(c["other_seed"]), expected["reset_probability_mean"],
+                            expected["reset_sd"])
+        )  # fmt: skip
+    uniforms = {**doc["uniforms"], "seeds": [decode_seed(s) for s in doc["uniforms"]["seeds"]]}
+    return {"cases": cases, "frequency_sigmas": doc["frequency_sigmas"], "uniforms": uniforms}
+
+
 def entry_count(name: str, doc: Any) -> int:
-    """The manifest's ``cases`` of a file (SPEC §10): the cases of a case file, the known answers,
-    words and streams of ``rng.json``, the rejected and accepted calls of ``bad_input.json``, 0 for
-    ``schema.json``."""
+    """The manifest's ``cases`` of a file (SPEC §10): the cases of a case file and of
+    ``statistics.json``, the known answers, words and streams of ``rng.json``, the rejected and
+    accepted calls of ``bad_input.json``, 0 for ``schema.json``."""
     if name == "rng.json":
         return len(doc["known_answers"]) + len(doc["words"]) + len(doc["streams"])
     if name == "bad_input.json":

@@ -8,12 +8,22 @@ online stepper: whenever a neuron's membrane lands within ``MEMBRANE_MARGIN`` of
 its uniform draw within ``DRAW_MARGIN`` of its reset probability, that neuron's input at that step
 is drawn again. Every quantity at step ``t`` depends only on inputs up to ``t``, so fixing step
 ``t`` never disturbs earlier steps.
+
+Beyond that grid, each case file ends with cases drawn from their own generator (so that the grid
+stays as it was): a rank-1 ``x`` (neuron shape ``()``) with a tau that is not a power of two, and
+a *pin* case (SPEC §10) whose inputs are solved, step by step, so that chosen membranes equal the
+threshold exactly and, in sampled mode, a uniform equals its reset probability exactly (both 1/2),
+every value on the way exact in every dtype; the rest of a pin case keeps the margins. A draw pin
+needs a seed whose uniform at its position is exactly 1/2: :func:`first_seed_with_half_draw`
+finds the first one by counting up from 2**53 (PSU) or down from 2**64 - 1 (RPSU).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +46,16 @@ FREE_RESET_SCALE = 0.75
 ALPHAS = (2.0, 2.0, 3.5)
 ROOT_SEED = 20240201
 MAX_REDRAWS = 200
+#: The rank-1 and pin cases come from their own generator, after the grid.
+EXTRA_ROOT_SEED = 20240203
+RANK1_T = 16
+RANK1_TAU = 3.0  # a = 1/3: not a power of two, so a float32 port rounds it (SPEC §9)
+#: |H| or |Z| this large makes P exactly 1 or 0 in every dtype (exp(-768) underflows to 0 even in
+#: float64), and overflows exp in a sigmoid that is not the stable one of SPEC §1.
+BIG = 768.0
+#: Where the draw pins sit: step 1, flat neuron 1.
+DRAW_PIN = (1, 1)
+MAX_PIN_ATTEMPTS = 200
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,11 @@ class Spec:
     tau: float
     alpha: float
     seed: int | None
+    #: Pin cases: ``(t, n, kind)`` inputs solved for (see :func:`_solve`), the bias values fixed
+    #: at some steps ``(t, value)`` (RPSU's logit), and a word appended to the id.
+    script: tuple[tuple[int, int, str], ...] = ()
+    bias_at: tuple[tuple[int, float], ...] = ()
+    tag: str = ""
 
     @property
     def reset_scale(self) -> float | None:
@@ -61,10 +86,15 @@ class Spec:
         return None if self.variant == "psu" else 1.0
 
     @property
+    def gamma(self) -> float:
+        return self.threshold if self.reset_scale is None else self.reset_scale
+
+    @property
     def id(self) -> str:
-        n = "x".join(map(str, self.shape))
+        n = "x".join(map(str, self.shape)) or "scalar"
         seed = "" if self.seed is None else f"-seed{self.seed}"
-        return f"{self.variant}-{self.reset}-T{self.T}-N{n}-th{self.threshold:g}-{self.preset}-tau{self.tau:g}-a{self.alpha:g}{seed}"
+        tag = f"-{self.tag}" if self.tag else ""
+        return f"{self.variant}-{self.reset}-T{self.T}-N{n}-th{self.threshold:g}-{self.preset}-tau{self.tau:g}-a{self.alpha:g}{seed}{tag}"
 
 
 def plan() -> Iterator[Spec]:
@@ -97,6 +127,68 @@ def plan() -> Iterator[Spec]:
                 )
 
 
+def first_seed_with_half_draw(start: int, step: int, t: int, n: int, chunk: int = 1 << 20) -> int:
+    """The first seed of ``start, start + step, start + 2 step, ...`` (``step`` = 1 or -1) whose
+    uniform at step ``t``, flat neuron ``n`` is exactly 1/2 (``w0 >> 8 == 2**23``, SPEC §6): one
+    seed in 2**24 on average, counted in chunks through :func:`psu_core.rng.threefry2x32`."""
+    offsets = np.arange(chunk, dtype=np.uint64)
+    for first in itertools.count(start, step * chunk):
+        seeds = np.uint64(first) + offsets if step > 0 else np.uint64(first) - offsets
+        w0, _ = rng.threefry2x32(seeds & np.uint64(0xFFFFFFFF), seeds >> np.uint64(32), n, t)
+        hits = np.flatnonzero((w0 >> np.uint32(8)) == np.uint32(1 << 23))
+        if hits.size:
+            return int(seeds[hits[0]])
+    raise AssertionError("unreachable")
+
+
+def pin_specs() -> dict[str, Spec]:
+    """The pin case of each file. Script kinds (the input at ``(t, n)`` is solved so that):
+    ``theta``: V = theta (a membrane pin); ``draw``: P = 1/2 where u = 1/2 (a draw pin);
+    ``half``: P = 1/2; ``big``/``-big``: H = +-BIG, P = 1/0 (PSU); ``above``: V = theta + gamma a/2,
+    which a wrong draw at the step before (R = 1, one more reset of gamma a) puts below theta."""
+    up = first_seed_with_half_draw(2**53, 1, *DRAW_PIN)
+    down = first_seed_with_half_draw(2**64 - 1, -1, *DRAW_PIN)
+    psu_chains = ((0, 2, "big"), (1, 2, "half"), (2, 2, "theta"), (0, 3, "-big"), (1, 3, "half"), (2, 3, "theta"))
+    common = dict(T=4, tag="pins")
+    return {
+        "psu-expected": Spec("psu", "expected", shape=(4,), threshold=1.0, preset="tied", tau=2.0, alpha=2.0,
+                             seed=None, script=((0, 0, "theta"), (0, 1, "half"), (1, 1, "theta"), *psu_chains),
+                             **common),
+        "psu-sampled": Spec("psu", "sampled", shape=(2, 2), threshold=0.5, preset="free", tau=4.0, alpha=3.5,
+                            seed=up, script=((0, 0, "theta"), (1, 1, "draw"), (2, 1, "above"), *psu_chains),
+                            **common),
+        "ipsu-expected": Spec("ipsu", "expected", shape=(4,), threshold=1.0, preset="reference", tau=2.0, alpha=2.0,
+                              seed=None, script=((0, 0, "theta"), (1, 1, "theta"), (2, 2, "theta"), (3, 3, "theta"),
+                                                 (3, 1, "theta")), **common),
+        "rpsu-expected": Spec("rpsu", "expected", shape=(2, 2), threshold=0.5, preset="tied", tau=2.0, alpha=3.5,
+                              seed=None, script=((0, 0, "theta"), (1, 1, "theta"), (1, 2, "half"), (2, 2, "theta"),
+                                                 (1, 3, "half"), (2, 3, "half"), (3, 3, "theta")),
+                              bias_at=((0, BIG), (3, -BIG)), **common),
+        "rpsu-sampled": Spec("rpsu", "sampled", shape=(4,), threshold=1.0, preset="free", tau=4.0, alpha=2.0,
+                             seed=down, script=((0, 0, "theta"), (1, 1, "draw"), (2, 1, "above"), (2, 2, "theta"),
+                                                (1, 3, "half"), (3, 3, "theta")), bias_at=((0, -BIG),), **common),
+    }  # fmt: skip
+
+
+RANK1 = {  # stem -> (threshold, preset, alpha, seed)
+    "psu-expected": (1.0, "tied", 2.0, None),
+    "psu-sampled": (0.5, "free", 3.5, 2**64 - 1),
+    "ipsu-expected": (1.0, "reference", 2.0, None),
+    "rpsu-expected": (0.5, "tied", 3.5, None),
+    "rpsu-sampled": (1.0, "free", 2.0, 2**53),
+}
+
+
+def extra_plan() -> Iterator[Spec]:
+    """The cases after the grid, in file order: per file a rank-1 case, then the pin case."""
+    pins = pin_specs()
+    for stem in CASE_FILES:
+        variant, reset = stem.split("-")
+        threshold, preset, alpha, seed = RANK1[stem]
+        yield Spec(variant, reset, RANK1_T, (), threshold, preset, RANK1_TAU, alpha, seed)
+        yield pins[stem]
+
+
 #: Below float16's smallest normal number an input is stored as 0 (exact in every dtype).
 HALF_TINY = 2.0**-14
 
@@ -110,10 +202,17 @@ def half_exact(a: np.ndarray) -> np.ndarray:
     return np.where(np.abs(out) < HALF_TINY, 0.0, out)
 
 
+def _quarters(a: np.ndarray) -> np.ndarray:
+    # Pin cases draw on a grid of 1/4: the solved inputs and every sum on the way to a pin then
+    # have few significant bits, exact in bfloat16.
+    return half_exact(np.round(np.asarray(a) * 4.0) / 4.0)
+
+
 def _draw_x(gen: np.random.Generator, spec: Spec, size: int) -> np.ndarray:
     # Scale so that spikes are neither rare nor everywhere: the steady state of h is x / (tau - 1).
     mean = (spec.tau - 1.0) * (1.1 * spec.threshold + 0.3)
-    return half_exact(gen.normal(mean, (spec.tau - 1.0) * 0.9, size=size))
+    x = gen.normal(mean, (spec.tau - 1.0) * 0.9, size=size)
+    return _quarters(x) if spec.script else half_exact(x)
 
 
 def _learned(gen: np.random.Generator, spec: Spec) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -124,13 +223,57 @@ def _learned(gen: np.random.Generator, spec: Spec) -> tuple[np.ndarray | None, n
     # purpose (a port that forgets the mask must fail), plus a diagonal: IPSU then integrates its
     # input, and the step-t quantities of both depend on x_t enough for the margin redraws to work.
     w = gen.normal(0.0, np.sqrt(2.0 / T), size=(T, T))
-    w = w + (1.0 if spec.variant == "ipsu" else 0.5) * np.eye(T)
+    diagonal = 1.0 if spec.variant == "ipsu" else 0.5
     b = gen.normal(0.3 if spec.variant == "ipsu" else 0.0, 0.5, size=T)
+    if spec.script:
+        # A power-of-two diagonal: solving for x_t divides by it exactly.
+        w, b = _quarters(w), _quarters(b)
+        np.fill_diagonal(w, diagonal)
+        for t, value in spec.bias_at:
+            b[t] = value
+        return w, b
+    w = w + diagonal * np.eye(T)
     return half_exact(w), half_exact(b)
 
 
-def _inputs(gen: np.random.Generator, spec: Spec, w, b) -> np.ndarray:
-    """Draw ``x`` step by step, redrawing neurons that land within a margin (module docstring)."""
+class _Unfit(Exception):
+    """A pin case's draw cannot be solved exactly or keep its margins: draw the case again."""
+
+
+def _solve(state: reference.OnlineState, kind: str, n: int, w: Any, b: Any, spec: Spec) -> float:
+    """The input of neuron ``n`` at step ``state.t`` that makes the step what ``kind`` says
+    (:func:`pin_specs`), from the recurrences of SPEC §3; exact: every value is a short dyadic."""
+    t, a, gamma = state.t, 1.0 / spec.tau, spec.gamma
+    r = a * (state.r[n] + state.q[n]) if t > 0 else 0.0
+    # sum_{j<t} W[t, j] x_j + b_t: the mix without this step's input, whose weight is W[t, t].
+    mix = math.fsum([w[t, j] * state.history[j][n] for j in range(t)] + [b[t]]) if w is not None else 0.0
+    target_v = {"theta": spec.threshold, "above": spec.threshold + gamma * a / 2}.get(kind)
+    if target_v is not None:  # V = H - gamma r
+        h = target_v + gamma * r
+        return (h - mix) / w[t, t] if spec.variant == "ipsu" else h / a - state.h[n]
+    if spec.variant == "rpsu":  # Z = 0 (the large |Z| come from the bias)
+        assert kind in ("half", "draw"), kind
+        return -mix / w[t, t]
+    return {"half": 0.0, "draw": 0.0, "big": BIG, "-big": -BIG}[kind] / a - state.h[n]  # PSU's H
+
+
+def _check_solved(kind: str, step: Any, n: int, spec: Spec) -> None:
+    v, p = step.membrane[n], None if step.reset_probability is None else step.reset_probability[n]
+    a = 1.0 / spec.tau
+    want = {
+        "theta": v == spec.threshold,
+        "above": v == spec.threshold + spec.gamma * a / 2,
+        "half": p == 0.5,
+        "draw": p == 0.5 and step.uniform is not None and step.uniform[n] == 0.5,
+        "big": p == 1.0,
+        "-big": p == 0.0,
+    }[kind]
+    assert want, f"{spec.id}: {kind} at step {step.state.t - 1}, neuron {n}: V {v!r}, P {p!r}"
+
+
+def _inputs(gen: np.random.Generator, spec: Spec, w, b) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Draw ``x`` step by step, redrawing neurons that land within a margin (module docstring);
+    in a pin case, solve the scripted inputs. Returns ``x`` and the pins."""
     params = {
         "tau": spec.tau,
         "threshold": spec.threshold,
@@ -146,26 +289,50 @@ def _inputs(gen: np.random.Generator, spec: Spec, w, b) -> np.ndarray:
     )  # fmt: skip
     state = reference.init_state(spec.variant, spec.shape, T=spec.T)
     x = np.zeros((spec.T, n))
+    pins: list[dict[str, Any]] = []
     for t in range(spec.T):
+        script = {m: kind for s, m, kind in spec.script if s == t}
+        solved = np.zeros(n, dtype=bool)
+        solved[list(script)] = True
+        on_theta = np.isin(np.arange(n), [m for m, k in script.items() if k == "theta"])
+        on_draw = np.isin(np.arange(n), [m for m, k in script.items() if k == "draw"])
         x_t = _draw_x(gen, spec, n)
+        for m, kind in script.items():
+            x_t[m] = _solve(state, kind, m, w, b, spec)
+        if not np.array_equal(half_exact(x_t), x_t) or np.abs(x_t).max() > 4 * BIG:
+            raise _Unfit  # a solved input needs more than 8 significant bits
         for _ in range(MAX_REDRAWS):
             trial = reference._advance(state, x_t.astype(np.float64), w, b, p_)  # a step is pure: retry freely
-            bad = np.abs(trial.membrane - spec.threshold) < MEMBRANE_MARGIN
+            bad = (np.abs(trial.membrane - spec.threshold) < MEMBRANE_MARGIN) & ~on_theta
             if spec.reset == "sampled":
-                bad |= np.abs(trial.uniform - trial.reset_probability) < DRAW_MARGIN  # type: ignore[operator]
+                bad |= (np.abs(trial.uniform - trial.reset_probability) < DRAW_MARGIN) & ~on_draw  # type: ignore[operator]
             if not bad.any():
                 break
+            if (bad & solved).any():
+                raise _Unfit
             x_t = np.where(bad, _draw_x(gen, spec, n), x_t)
         else:
             raise RuntimeError(f"{spec.id}: could not keep step {t} a margin away from the thresholds")
+        for m, kind in script.items():
+            _check_solved(kind, trial, m, spec)
+            if kind in ("theta", "draw"):
+                index = [t, *(int(i) for i in np.unravel_index(m, spec.shape))]
+                pins.append({"kind": "membrane" if kind == "theta" else "draw", "at": index})
         state = trial.state
         x[t] = x_t
-    return x.reshape((spec.T, *spec.shape))
+    return x.reshape((spec.T, *spec.shape)), pins
 
 
 def make_case(spec: Spec, gen: np.random.Generator) -> dict[str, Any]:
-    w, b = _learned(gen, spec)
-    x = _inputs(gen, spec, w, b)
+    for _ in range(MAX_PIN_ATTEMPTS):
+        w, b = _learned(gen, spec)
+        try:
+            x, pins = _inputs(gen, spec, w, b)
+            break
+        except _Unfit:
+            continue
+    else:
+        raise RuntimeError(f"{spec.id}: no draw solved the pins exactly within their margins")
     g = half_exact(gen.normal(0.0, 1.0, size=x.shape))
     params = {
         "tau": spec.tau,
@@ -187,7 +354,8 @@ def make_case(spec: Spec, gen: np.random.Generator) -> dict[str, Any]:
         "reset_scale": spec.reset_scale,
         "surrogate_alpha": spec.alpha,
         "preset": spec.preset,
-        "seed": spec.seed,
+        "seed": None if spec.seed is None else str(spec.seed),
+        "pins": pins,
         "inputs": {"x": from_array(x), "weight": opt(w), "bias": opt(b), "grad_spikes": from_array(g)},
         "expected": {
             "spikes": from_array(fwd.spikes, integer=True),
@@ -211,7 +379,11 @@ KNOWN_ANSWERS = (
     ((0xFFFFFFFF, 0xFFFFFFFF), (0xFFFFFFFF, 0xFFFFFFFF), (0x1CB996FC, 0xBB002BE7)),
     ((0x13198A2E, 0x03707344), (0x243F6A88, 0x85A308D3), (0xC4923A9C, 0x483DF7A0)),
 )
-STREAMS = ((0, (3, 5)), (1, (4, 2, 3)), (2**32 + 5, (2, 1, 7)), (2**53 - 1, (5,)), (987654321, (1, 2, 2, 3)))
+STREAMS = (
+    (0, (3, 5)), (1, (4, 2, 3)), (2**32 + 5, (2, 1, 7)), (2**53 - 1, (5,)), (987654321, (1, 2, 2, 3)),
+    # Seeds beyond JSON's exact integers, and one whose high word alone is not small.
+    (2**53, (2, 3)), (2**53 + 12345, (3, 2, 5)), ((0xDEADBEEF << 32) | 7, (3, 2, 5)), (2**64 - 1, (3, 2, 5)),
+)  # fmt: skip
 
 
 def make_rng(gen: np.random.Generator) -> dict[str, Any]:
@@ -224,7 +396,58 @@ def make_rng(gen: np.random.Generator) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "known_answers": [{"key": list(k), "counter": list(c), "output": list(o)} for k, c, o in KNOWN_ANSWERS],
         "words": words,
-        "streams": [{"seed": s, "uniform": from_array(rng.uniforms(s, shape))} for s, shape in STREAMS],
+        "streams": [{"seed": str(s), "uniform": from_array(rng.uniforms(s, shape))} for s, shape in STREAMS],
+    }
+
+
+# The sampled group's statistics (SPEC §10, statistics.json): large cases whose draws are checked
+# by frequency, not value, and the seeds whose uniform streams must differ.
+STAT_T, STAT_N = 8, 4096
+STAT_SEED = 0x5EED_1234_ABCD
+FREQUENCY_SIGMAS = 5.0
+DIFFER_FRACTION = 0.9
+
+
+def make_statistics() -> dict[str, Any]:
+    """``x [8, 4096]`` ~ Normal(0, 1), RPSU ``weight`` ~ Normal(0, 2/T) (upper triangle included),
+    ``bias`` ~ Normal(0, 0.1^2), all rounded by :func:`half_exact`; threshold 1, tau 2, tied reset
+    scale, alpha 2; seed ``STAT_SEED`` (and ``+ 1``). ``mean(P)`` and the binomial standard deviation
+    of ``mean(R)``, ``sqrt(sum P (1 - P)) / (T N)``, are exactly rounded sums (``math.fsum``)."""
+    cases = []
+    for variant in ("psu", "rpsu"):
+        gen = np.random.default_rng([checks.VARIANTS.index(variant), STAT_T, STAT_N, 7])
+        x = half_exact(gen.standard_normal((STAT_T, STAT_N)))
+        w = b = None
+        if variant == "rpsu":
+            w = half_exact(gen.standard_normal((STAT_T, STAT_T)) * math.sqrt(2.0 / STAT_T))
+            b = half_exact(gen.standard_normal(STAT_T) * 0.1)
+        params = {"tau": 2.0, "threshold": 1.0, "reset_scale": None, "surrogate_alpha": 2.0, "reset": "sampled"}
+        p = reference.forward(variant, x, w, b, seed=STAT_SEED, **params).reset_probability
+        assert p is not None
+        opt = lambda a: None if a is None else from_array(a)  # noqa: E731
+        cases.append(
+            {
+                "id": f"gen-{variant}-sampled-T{STAT_T}-N{STAT_N}-seed{STAT_SEED}",
+                "variant": variant,
+                **params,
+                "seed": str(STAT_SEED),
+                "other_seed": str(STAT_SEED + 1),
+                "inputs": {"x": from_array(x), "weight": opt(w), "bias": opt(b)},
+                "expected": {
+                    "reset_probability_mean": math.fsum(p.ravel().tolist()) / p.size,
+                    "reset_sd": math.sqrt(math.fsum((p * (1.0 - p)).ravel().tolist())) / p.size,
+                },
+            }
+        )
+    return {
+        "format_version": FORMAT_VERSION,
+        "frequency_sigmas": FREQUENCY_SIGMAS,
+        "uniforms": {
+            "shape": [STAT_T, STAT_N],
+            "seeds": [str(STAT_SEED), str(STAT_SEED + 1)],
+            "differ_fraction": DIFFER_FRACTION,
+        },
+        "cases": cases,
     }
 
 
@@ -242,11 +465,15 @@ def generate() -> dict[str, bytes]:
     by_file: dict[str, list[dict[str, Any]]] = {stem: [] for stem in CASE_FILES}
     for spec in plan():
         by_file[f"{spec.variant}-{spec.reset}"].append(make_case(spec, gen))
+    extra = np.random.Generator(np.random.PCG64(EXTRA_ROOT_SEED))
+    for spec in extra_plan():
+        by_file[f"{spec.variant}-{spec.reset}"].append(make_case(spec, extra))
     docs: dict[str, Any] = {}
     for stem, cases in by_file.items():
         variant, reset = stem.split("-")
         docs[f"{stem}.json"] = {"format_version": FORMAT_VERSION, "variant": variant, "reset": reset, "cases": cases}
     docs["rng.json"] = make_rng(gen)
+    docs["statistics.json"] = make_statistics()
     docs["bad_input.json"] = make_bad_input()
     files = {name: dumps(doc) for name, doc in docs.items()}
     docs["schema.json"] = SCHEMA

@@ -25,6 +25,9 @@ SPIKE_ARRAY = {
 NULLABLE_ARRAY = {"oneOf": [{"$ref": "#/$defs/array"}, {"type": "null"}]}
 NULLABLE_SPIKES = {"oneOf": [{"$ref": "#/$defs/spike_array"}, {"type": "null"}]}
 WORD = {"type": "integer", "minimum": 0, "maximum": 0xFFFFFFFF}
+# A seed in [0, 2**64) as a decimal string: exact in every JSON reader, which a number >= 2**53 is not.
+SEED = {"type": "string", "pattern": "^(0|[1-9][0-9]{0,19})$"}
+NULLABLE_SEED = {"oneOf": [SEED, {"type": "null"}]}
 PAIR = {"type": "array", "items": WORD, "minItems": 2, "maxItems": 2}
 
 
@@ -42,7 +45,16 @@ CASE = _object(
         "reset_scale": {"oneOf": [{"type": "number", "minimum": 0}, {"type": "null"}]},
         "surrogate_alpha": {"type": "number", "exclusiveMinimum": 0},
         "preset": {"enum": ["tied", "free", "reference"]},
-        "seed": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 2**53 - 1}, {"type": "null"}]},
+        "seed": NULLABLE_SEED,
+        "pins": {
+            "type": "array",
+            "items": _object(
+                {
+                    "kind": {"enum": ["membrane", "draw"]},
+                    "at": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+                }
+            ),
+        },
         "inputs": _object(
             {
                 "x": {"$ref": "#/$defs/array"},
@@ -90,8 +102,44 @@ RNG_FILE = _object(
             "type": "array",
             "items": _object(
                 {
-                    "seed": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
+                    "seed": SEED,
                     "uniform": {"$ref": "#/$defs/array"},
+                }
+            ),
+        },
+    }
+)
+
+STATISTICS_FILE = _object(
+    {
+        "format_version": {"const": 1},
+        "frequency_sigmas": {"type": "number", "exclusiveMinimum": 0},
+        "uniforms": _object(
+            {
+                "shape": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+                "seeds": {"type": "array", "items": SEED, "minItems": 2, "maxItems": 2},
+                "differ_fraction": {"type": "number", "minimum": 0, "maximum": 1},
+            }
+        ),
+        "cases": {
+            "type": "array",
+            "items": _object(
+                {
+                    "id": {"type": "string"},
+                    "variant": {"enum": ["psu", "rpsu"]},
+                    "reset": {"const": "sampled"},
+                    "tau": {"type": "number", "exclusiveMinimum": 1},
+                    "threshold": {"type": "number", "exclusiveMinimum": 0},
+                    "reset_scale": {"oneOf": [{"type": "number", "minimum": 0}, {"type": "null"}]},
+                    "surrogate_alpha": {"type": "number", "exclusiveMinimum": 0},
+                    "seed": SEED,
+                    "other_seed": SEED,
+                    "inputs": _object(
+                        {"x": {"$ref": "#/$defs/array"}, "weight": NULLABLE_ARRAY, "bias": NULLABLE_ARRAY}
+                    ),
+                    "expected": _object(
+                        {"reset_probability_mean": {"type": "number"}, "reset_sd": {"type": "number", "minimum": 0}}
+                    ),
                 }
             ),
         },
@@ -163,10 +211,16 @@ SCHEMA: dict[str, Any] = {
         "case": CASE,
         "case_file": CASE_FILE,
         "rng_file": RNG_FILE,
+        "statistics_file": STATISTICS_FILE,
         "call_array": CALL_ARRAY,
         "call": CALL,
         "changes": CHANGES,
         "bad_input_file": BAD_INPUT_FILE,
     },
-    "oneOf": [{"$ref": "#/$defs/case_file"}, {"$ref": "#/$defs/rng_file"}, {"$ref": "#/$defs/bad_input_file"}],
+    "oneOf": [
+        {"$ref": "#/$defs/case_file"},
+        {"$ref": "#/$defs/rng_file"},
+        {"$ref": "#/$defs/statistics_file"},
+        {"$ref": "#/$defs/bad_input_file"},
+    ],
 }
