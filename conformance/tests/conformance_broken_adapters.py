@@ -228,3 +228,25 @@ def local_split() -> LocalSplit:
 
 def whole_split() -> WholeSplit:
     return WholeSplit()
+
+
+class HalfFireAtThreshold(HalfReference):
+    """A float16 port that fires at ``V >= theta`` (SPEC §2 says ``>``): the reference's spikes,
+    plus one wherever the membrane equals the threshold, rounded to float16. Only the pins
+    (exactly on the threshold) show it, and float16's allowance for flips must not excuse them."""
+
+    name = "half-fire-at-threshold"
+
+    @staticmethod
+    def _fire_at(out: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
+        return {**out, "spikes": np.maximum(out["spikes"], out["membrane"] == case["threshold"])}
+
+    def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        return self._half(self._fire_at(ReferenceAdapter.forward(self, case, device=device, dtype="float64"), case))
+
+    def online(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        return self._half(self._fire_at(ReferenceAdapter.online(self, case, device=device, dtype="float64"), case))
+
+
+def half_fire_at_threshold() -> HalfFireAtThreshold:
+    return HalfFireAtThreshold()

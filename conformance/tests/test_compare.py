@@ -92,6 +92,36 @@ def test_exact_allowed_fraction_for_half_precision() -> None:
     assert "3 of 100 values differ (0.03; allowed 0.02)" in bad.message
 
 
+def test_exact_a_pin_is_never_excused() -> None:
+    """SPEC §9: at a pin (exactly on the threshold) a flip fails whatever fraction the dtype allows."""
+    expected = np.zeros(100)
+    one = expected.copy()
+    one[7] = 1
+    pinned = np.zeros(100, dtype=bool)
+    assert compare_exact("forward spikes", one, expected, allowed_fraction=0.02, pinned=pinned).ok
+    pinned[7] = True
+    bad = compare_exact("forward spikes", one, expected, allowed_fraction=0.02, pinned=pinned)
+    assert not bad.ok and bad.ratio == math.inf
+    assert "1 of 100 values differ (0.01; allowed 0.02; 1 at a pin, exactly on the threshold" in bad.message
+    assert "first pin at index (7): actual 1, expected 0" in bad.message
+    two = one.copy()
+    two[3] = 1  # the first difference reported is the pin's, not the excused one before it
+    assert "first pin at index (7)" in compare_exact("s", two, expected, allowed_fraction=0.02, pinned=pinned).message
+    assert compare_exact("s", expected, expected, allowed_fraction=0.02, pinned=pinned).ok
+
+
+def test_checker_half_precision_excuses_no_pin() -> None:
+    check = Checker("float16", "c")
+    expected = np.zeros((4, 25))
+    actual = expected.copy()
+    actual[1, 2] = 1
+    check.exact("forward spikes", actual, expected, pinned=np.zeros_like(expected, dtype=bool))
+    pinned = np.zeros_like(expected, dtype=bool)
+    pinned[1, 2] = True
+    with pytest.raises(AssertionError, match=r"1 at a pin.*first pin at index \(1, 2\)"):
+        check.exact("forward spikes", actual, expected, pinned=pinned)
+
+
 def test_exact_nan_differs() -> None:
     assert not compare_exact("forward spikes", [np.nan], [0.0]).ok
 

@@ -1,9 +1,11 @@
-"""The inputs the suite feeds adapters: golden vectors, generated large cases, bad inputs.
+"""The inputs the suite feeds adapters: golden vectors, statistical cases, generated large cases,
+bad inputs.
 
-Golden cases come from :func:`psu_core.vectors.load_cases` (SPEC §10). Generated cases are larger
-inputs drawn here from a fixed NumPy seed, for the statistical and determinism checks that need
-many neurons; their expected values come from :mod:`psu_core.reference` where needed. The
-bad-input table is SPEC §8 turned into calls.
+Golden cases come from :func:`psu_core.vectors.load_cases` (SPEC §10), the sampled group's large
+statistical cases from ``statistics.json`` (:func:`psu_core.vectors.load_statistics`). Generated
+cases are larger inputs drawn here from a fixed NumPy seed, for the determinism checks, which
+compare a backend with itself and need no expected values. The bad-input table is SPEC §8 turned
+into calls.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ def vector_cases() -> tuple[VectorCase, ...]:
 def rng_vectors() -> dict[str, Any]:
     """``rng.json`` (cached; treat as read-only)."""
     return vectors.load_rng()
+
+
+@functools.lru_cache(maxsize=1)
+def statistics() -> dict[str, Any]:
+    """``statistics.json`` (cached; treat as read-only): ``cases`` (large sampled cases with the
+    reference's mean(P) and binomial sd), ``frequency_sigmas``, and ``uniforms`` (shape, two seeds,
+    the fraction of positions where their streams must differ)."""
+    return vectors.load_statistics()
 
 
 def adapter_case(vc: VectorCase) -> dict[str, Any]:

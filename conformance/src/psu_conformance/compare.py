@@ -26,8 +26,8 @@ class Comparison:
     """Outcome of one comparison.
 
     ``ratio`` is the worst error over its tolerance (``inf`` for NaN or a wrong shape); for an
-    exact comparison with an allowed mismatch fraction ``f > 0`` it is ``mismatches / f``, and it
-    is ``None`` for a comparison that must be exact.
+    exact comparison with an allowed mismatch fraction ``f > 0`` it is ``mismatches / f`` (``inf``
+    when a pin differs), and it is ``None`` for a comparison that must be exact.
     """
 
     ok: bool
@@ -110,8 +110,11 @@ def compare_exact(
     case: str | None = None,
     allowed_fraction: float = 0.0,
     context: Mapping[str, Any] | None = None,
+    pinned: np.ndarray | None = None,
 ) -> Comparison:
-    """Exact equality (spikes, reset draws), with at most ``allowed_fraction`` of values differing.
+    """Exact equality (spikes, reset draws), with at most ``allowed_fraction`` of values differing,
+    but none where ``pinned`` is true: a golden case's pins sit exactly on a threshold, where
+    every dtype computes exactly (SPEC §9, §10), so no allowance excuses a difference there.
 
     ``context`` names other arrays of the same shape whose values at the first mismatch are put in
     the message (for example the expected membrane next to a flipped spike).
@@ -125,19 +128,24 @@ def compare_exact(
     n_diff = int(differ.sum())
     fraction = n_diff / e.size if e.size else 0.0
     ratio = fraction / allowed_fraction if allowed_fraction > 0 else None
-    if n_diff == 0 or fraction <= allowed_fraction:
+    on_pin = differ & np.broadcast_to(np.asarray(pinned, dtype=bool), e.shape) if pinned is not None else None
+    pin_missed = on_pin is not None and bool(on_pin.any())
+    if n_diff == 0 or (fraction <= allowed_fraction and not pin_missed):
         return Comparison(True, ratio)
-    index = tuple(int(i) for i in np.argwhere(differ)[0])
+    index = tuple(int(i) for i in np.argwhere(on_pin if pin_missed else differ)[0])
     extra = ""
     if context:
         parts = [f"{name} {_fmt(np.asarray(arr)[index])}" for name, arr in context.items() if arr is not None]
         extra = " (" + ", ".join(parts) + ")" if parts else ""
     limit = "must match exactly" if allowed_fraction == 0 else f"allowed {allowed_fraction:.3g}"
+    if pin_missed:
+        limit += f"; {int(on_pin.sum())} at a pin, exactly on the threshold, where every dtype must match"  # type: ignore[union-attr]
     return Comparison(
         False,
-        math.inf if ratio is None else ratio,
+        math.inf if ratio is None or pin_missed else ratio,
         f"{_header(what, case)}: {n_diff} of {e.size} values differ ({fraction:.3g}; {limit}); "
-        f"first at index {_fmt_index(index)}: actual {_fmt(a[index])}, expected {_fmt(e[index])}{extra}",
+        f"first {'pin ' if pin_missed else ''}at index {_fmt_index(index)}: actual {_fmt(a[index])}, "
+        f"expected {_fmt(e[index])}{extra}",
     )
 
 
@@ -214,9 +222,16 @@ class Checker:
         if missing:
             raise AssertionError(f"{what}, case {self.label}: result lacks {missing}; it has {sorted(out)}")
 
-    def exact(self, what: str, actual: Any, expected: Any, context: Mapping[str, Any] | None = None) -> None:
+    def exact(
+        self,
+        what: str,
+        actual: Any,
+        expected: Any,
+        context: Mapping[str, Any] | None = None,
+        pinned: np.ndarray | None = None,
+    ) -> None:
         """Spikes and reset draws: exact in float32/float64; in half precision the dtype's allowed
-        mismatch fraction (SPEC §9)."""
+        mismatch fraction (SPEC §9), except at ``pinned`` positions, exact in every dtype."""
         self._finish(
             what,
             compare_exact(
@@ -226,6 +241,7 @@ class Checker:
                 case=self.label,
                 allowed_fraction=self.tolerances.spike_mismatch,
                 context=context,
+                pinned=pinned,
             ),
         )
 

@@ -1,7 +1,8 @@
 """Group forward: every golden case (expected and sampled reset) through ``adapter.forward``.
 
 Spikes must match exactly in float32/float64 (half precision: the dtype's allowed mismatch
-fraction), the membrane within the dtype's membrane tolerance (SPEC §9).
+fraction, but none at a membrane pin, which sits exactly on the threshold), the membrane within
+the dtype's membrane tolerance (SPEC §9, §10).
 """
 
 from __future__ import annotations
@@ -26,4 +27,5 @@ def test_forward(psu_target, psu_vector_case, psu_adapter, psu_check):  # type: 
                 "expected membrane": vc.expected["membrane"],
                 "threshold": np.full(vc.x.shape, vc.threshold),
             },
+            pinned=vc.pin_mask("membrane"),
         )
