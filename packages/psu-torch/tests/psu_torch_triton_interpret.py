@@ -21,21 +21,24 @@ from psu_torch._psu_recurrence import psu_backward_recurrence, psu_forward_recur
 
 def kernels_match_eager() -> None:
     rs = np.random.default_rng(0)
-    # N = 600 spans two programs (BLOCK 512) with a masked tail; T = 1 has no reverse sweep.
+    # N = 600 spans two programs (BLOCK 512) with a masked tail; T = 1 has no reverse sweep. The
+    # neuron offsets move the counter (the last one to the top of the 32-bit range).
     runs = [
-        (torch.float64, 1e-12, 7, 600, None, True),
-        (torch.float64, 1e-12, 5, 40, 2**64 - 3, False),
-        (torch.float64, 1e-12, 1, 3, 5, True),
-        (torch.float32, 1e-5, 6, 50, 11, True),
+        (torch.float64, 1e-12, 7, 600, None, True, 0),
+        (torch.float64, 1e-12, 5, 40, 2**64 - 3, False, 0),
+        (torch.float64, 1e-12, 1, 3, 5, True, 0),
+        (torch.float32, 1e-5, 6, 50, 11, True, 0),
+        (torch.float64, 1e-12, 5, 600, 2**40 + 1, True, 1000),
+        (torch.float32, 1e-5, 4, 40, 3, False, 2**32 - 40),
     ]
-    for dt, tol, T, N, seed, tied in runs:
+    for dt, tol, T, N, seed, tied, offset in runs:
         x = torch.tensor(rs.normal(size=(T, N)) * 1.5, dtype=dt)
         g = torch.tensor(rs.normal(size=(T, N)), dtype=dt)
         reset = "expected" if seed is None else "sampled"
         p = params("psu", x, tau=1.7, threshold=0.6, reset_scale=None if tied else 0.8, surrogate_alpha=2.5,
                    reset=reset, seed=seed)  # fmt: skip
-        S1, V1, R1 = psu_forward_recurrence(x, p, True)
-        S2, V2, R2 = _triton.psu_forward(x, p, True)
+        S1, V1, R1 = psu_forward_recurrence(x, p, True, offset)
+        S2, V2, R2 = _triton.psu_forward(x, p, True, offset)
         assert torch.equal(S1, S2), "spikes differ"
         torch.testing.assert_close(V2, V1, rtol=tol, atol=tol)
         if seed is not None:
@@ -66,6 +69,11 @@ def public_api_matches_reference() -> None:
         np.testing.assert_allclose(v.numpy(), ref.membrane, rtol=1e-12, atol=1e-12)
         if seed is not None:
             assert np.array_equal(r.numpy(), ref.reset)
+            # the batch in two calls, each with its neuron offset, draws as the whole call (SPEC §6)
+            halves = [F.psu(torch.tensor(x[:, i : i + 2]), **kw, method="triton", return_membrane=True,
+                            return_reset=True, neuron_offset=i * 5) for i in (0, 2)]  # fmt: skip
+            assert np.array_equal(torch.cat([h.reset for h in halves], dim=1).numpy(), ref.reset[:, :4])
+            assert np.array_equal(torch.cat([h.spikes for h in halves], dim=1).numpy(), ref.spikes[:, :4])
         np.testing.assert_allclose(xt.grad.numpy(), grads.x, rtol=1e-10, atol=1e-12)
         assert abs(th.grad.item() - grads.threshold) <= 1e-9 * max(1.0, abs(grads.threshold))
         assert abs(al.grad.item() - grads.surrogate_alpha) <= 1e-9 * max(1.0, abs(grads.surrogate_alpha))

@@ -6,7 +6,8 @@ one opaque node: no graph breaks, no tracing into the time loop).
 
 Every operator takes ``X`` as a ``[T, N]`` matrix in any floating dtype and saves only ``X`` (plus
 ``W``, ``b`` and, in sampled mode, the drawn resets as ``bool``) for backward, which recomputes the
-rest. Half precision is computed in float32 (:mod:`psu_torch._precision`): the eager forms get
+rest. Sampled forwards take ``neuron_offset``, the whole call's flat index of ``X``'s first neuron
+(the Threefry counter of neuron ``n`` is ``n + neuron_offset``, SPEC §6). Half precision is computed in float32 (:mod:`psu_torch._precision`): the eager forms get
 ``X``, ``W``, ``b`` and ``G`` upcast on entry, the Triton kernels upcast in registers; ``S``, ``V``
 and ``dL/dX`` come back in ``X.dtype``, ``dL/dW`` and ``dL/db`` in the dtype of ``W`` and ``b``.
 
@@ -45,12 +46,13 @@ def _no_autocast(fn):
     return wrapped
 
 
-def split_seed(seed: int | None) -> tuple[bool, int, int]:
-    """``seed`` -> ``(sampled, low word, high word)``: seeds are 64-bit unsigned, custom ops carry
-    int64, so the two 32-bit halves travel apart."""
+def split_seed(seed: int | None, neuron_offset: int = 0) -> tuple[bool, int, int, int]:
+    """``seed`` -> ``(sampled, low word, high word, neuron_offset)``: seeds are 64-bit unsigned,
+    custom ops carry int64, so the two 32-bit halves travel apart; the offset (``< 2**32``, the whole
+    call's flat index of the first neuron) travels beside them."""
     if seed is None:
-        return False, 0, 0
-    return True, seed & 0xFFFFFFFF, seed >> 32
+        return False, 0, 0, 0
+    return True, seed & 0xFFFFFFFF, seed >> 32, neuron_offset
 
 
 def _params(
@@ -106,18 +108,19 @@ def psu_forward(
     sampled: bool,
     seed_lo: int,
     seed_hi: int,
+    neuron_offset: int,
     want_v: bool,
     method: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """PSU forward: ``(S, V or empty, R as bool or empty)`` for ``X [T, N]``."""
     p = _params("psu", X, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi)
     fwd, _, cd = psu_form(method, X)
-    S, V, R = fwd(X.to(cd), p, want_v)
+    S, V, R = fwd(X.to(cd), p, want_v, neuron_offset)
     return S.to(X.dtype), _out(V, X), _out(R, X, torch.bool)
 
 
 @psu_forward.register_fake
-def _(X, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi, want_v, method):
+def _(X, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi, neuron_offset, want_v, method):
     V = torch.empty_like(X) if want_v else X.new_empty(_EMPTY)
     R = X.new_empty(X.shape if sampled else _EMPTY, dtype=torch.bool)
     return torch.empty_like(X), V, R
@@ -150,7 +153,7 @@ def _(X, G, R, theta, alpha, tau, reset_scale, sampled, need_scalars, method):
 
 
 def _psu_setup(ctx, inputs, output) -> None:
-    X, theta, alpha, tau, reset_scale, sampled, _lo, _hi, _want_v, method = inputs
+    X, theta, alpha, tau, reset_scale, sampled, _lo, _hi, _offset, _want_v, method = inputs
     ctx.save_for_backward(X, output[2], theta, alpha)
     ctx.params = (tau, reset_scale, sampled)
     ctx.method = method
@@ -162,7 +165,7 @@ def _psu_backward(ctx, gS, _gV, _gR):
     need = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
     gS = torch.zeros_like(X) if gS is None else gS
     dX, d_theta, d_alpha = psu_backward(X, gS, R, theta.detach(), alpha.detach(), *ctx.params, need, ctx.method)
-    return dX, *_scalar_grads(ctx, d_theta, d_alpha, 1), None, None, None, None, None, None, None
+    return dX, *_scalar_grads(ctx, d_theta, d_alpha, 1), None, None, None, None, None, None, None, None
 
 
 torch.library.register_autograd("psu_torch::psu_forward", _psu_backward, setup_context=_psu_setup)
@@ -252,17 +255,18 @@ def rpsu_forward(
     sampled: bool,
     seed_lo: int,
     seed_hi: int,
+    neuron_offset: int,
     want_v: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """RPSU forward: ``P = sigma((W ⊙ M) X + b)``, ``V = A X - gamma B Q``; ``(S, V, R)``."""
     p = _params("rpsu", X, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi)
     cd = compute_dtype(X.dtype)
-    S, V, R = _learned.rpsu_forward(X.to(cd), W.to(cd), b.to(cd), p, want_v)
+    S, V, R = _learned.rpsu_forward(X.to(cd), W.to(cd), b.to(cd), p, want_v, neuron_offset)
     return S.to(X.dtype), _out(V, X), _out(R, X, torch.bool)
 
 
 @rpsu_forward.register_fake
-def _(X, W, b, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi, want_v):
+def _(X, W, b, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi, neuron_offset, want_v):
     V = torch.empty_like(X) if want_v else X.new_empty(_EMPTY)
     R = X.new_empty(X.shape if sampled else _EMPTY, dtype=torch.bool)
     return torch.empty_like(X), V, R
@@ -298,7 +302,7 @@ def _(X, G, R, W, b, theta, alpha, tau, reset_scale, sampled, need_scalars):
 
 
 def _rpsu_setup(ctx, inputs, output) -> None:
-    X, W, b, theta, alpha, tau, reset_scale, sampled, _lo, _hi, _want_v = inputs
+    X, W, b, theta, alpha, tau, reset_scale, sampled, _lo, _hi, _offset, _want_v = inputs
     ctx.save_for_backward(X, W, b, output[2], theta, alpha)
     ctx.params = (tau, reset_scale, sampled)
     _remember_scalars(ctx, theta, alpha)
@@ -309,7 +313,7 @@ def _rpsu_backward(ctx, gS, _gV, _gR):
     need = ctx.needs_input_grad[3] or ctx.needs_input_grad[4]
     gS = torch.zeros_like(X) if gS is None else gS
     dX, dW, db, d_theta, d_alpha = rpsu_backward(X, gS, R, W, b, theta.detach(), alpha.detach(), *ctx.params, need)
-    return dX, dW, db, *_scalar_grads(ctx, d_theta, d_alpha, 3), None, None, None, None, None, None
+    return dX, dW, db, *_scalar_grads(ctx, d_theta, d_alpha, 3), None, None, None, None, None, None, None
 
 
 torch.library.register_autograd("psu_torch::rpsu_forward", _rpsu_backward, setup_context=_rpsu_setup)

@@ -61,24 +61,27 @@ def ipsu_backward(X: torch.Tensor, G: torch.Tensor, W: torch.Tensor, b: torch.Te
 
 
 # ------------------------------------------------------------------------------------------- RPSU
-def _rpsu_membrane(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor, p: Params, R: torch.Tensor | None):
+def _rpsu_membrane(
+    X: torch.Tensor, W: torch.Tensor, b: torch.Tensor, p: Params, R: torch.Tensor | None, neuron_offset: int = 0
+):
     # Separate [T, N] buffers (not one stacked [2T, N]) so that each can be reused or returned
     # on its own without pinning the other.
     A, B = decay_matrices(X.shape[0], p.decay, X.dtype, X.device)
     V = torch.mm(A, X)  # H
     P = torch.addmm(b[:, None], torch.tril(W), X).sigmoid_()
     if p.sampled and R is None:
-        R = draw_resets(p.seed, P)
+        R = draw_resets(p.seed, P, neuron_offset=neuron_offset)
     Q = P if R is None else R.to(X.dtype)
     V.addmm_(B, Q, alpha=-p.gamma)
     return V, P, R, Q, A, B
 
 
 def rpsu_forward(
-    X: torch.Tensor, W: torch.Tensor, b: torch.Tensor, p: Params, want_v: bool
+    X: torch.Tensor, W: torch.Tensor, b: torch.Tensor, p: Params, want_v: bool, neuron_offset: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode)."""
-    V, P, R, _, _, _ = _rpsu_membrane(X, W, b, p, None)
+    """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode; neurons ``neuron_offset ..``
+    of the whole call)."""
+    V, P, R, _, _, _ = _rpsu_membrane(X, W, b, p, None, neuron_offset)
     S = torch.gt(V, p.threshold, out=P)
     return S, (V if want_v else None), R
 

@@ -6,7 +6,8 @@
   under ``TRITON_INTERPRET=1``.
 * IPSU and RPSU are always GEMMs (:mod:`psu_torch._learned`): ``"auto"`` or ``"dense"``.
 
-Every PSU form has the same signatures, ``forward(X, p, want_v) -> (S, V, R)`` and
+Every PSU form has the same signatures, ``forward(X, p, want_v, neuron_offset=0) -> (S, V, R)``
+(``neuron_offset``: the whole call's flat index of ``X``'s first neuron, for the sampled draws) and
 ``backward(X, G, R, p, need_scalars) -> (dL/dX, dL/dtheta, dL/dalpha)``.
 """
 

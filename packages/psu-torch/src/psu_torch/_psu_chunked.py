@@ -48,9 +48,10 @@ class _Block:
 
 
 def psu_forward_chunked(
-    X: torch.Tensor, p: Params, want_v: bool, L: int = CHUNK
+    X: torch.Tensor, p: Params, want_v: bool, neuron_offset: int = 0, L: int = CHUNK
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode), a block of ``L`` steps at a time."""
+    """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode, drawn for neurons
+    ``neuron_offset .. neuron_offset + N`` of the whole call), a block of ``L`` steps at a time."""
     T, N = X.shape
     L = max(1, min(L, T))
     a, gamma = p.decay, p.gamma
@@ -59,7 +60,7 @@ def psu_forward_chunked(
     S = torch.empty_like(X)
     V = torch.empty_like(X) if want_v else None
     R = torch.empty((T, N), dtype=torch.bool, device=dev) if p.sampled else None
-    stream = UniformRows(p.seed, T, N, dt, dev) if p.sampled else None
+    stream = UniformRows(p.seed, T, N, dt, dev, neuron_offset) if p.sampled else None
     pbuf = torch.empty((L, N), dtype=dt, device=dev)
     h_prev = torch.zeros(N, dtype=dt, device=dev)
     rho = torch.zeros(N, dtype=dt, device=dev)

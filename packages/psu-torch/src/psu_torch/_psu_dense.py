@@ -20,24 +20,26 @@ from psu_torch._surrogate import scalar_grads, scaled_surrogate
 from psu_torch.random import draw_resets
 
 
-def _membrane(X: torch.Tensor, p: Params, R: torch.Tensor | None):
+def _membrane(X: torch.Tensor, p: Params, R: torch.Tensor | None, neuron_offset: int = 0):
     """``(V, P, R, Q, B)``: the membrane, the probabilities, the draws (drawn here in sampled mode
-    when ``R`` is not given), the reset input ``Q`` and the matrix ``B``."""
+    when ``R`` is not given, for neurons ``neuron_offset ..`` of the whole call), the reset input
+    ``Q`` and the matrix ``B``."""
     A, B = decay_matrices(X.shape[0], p.decay, X.dtype, X.device)
     V = A @ X
     P = torch.sigmoid(V)
     if p.sampled and R is None:
-        R = draw_resets(p.seed, P)
+        R = draw_resets(p.seed, P, neuron_offset=neuron_offset)
     Q = P if R is None else R.to(X.dtype)
     V.addmm_(B, Q, alpha=-p.gamma)
     return V, P, R, Q, B
 
 
 def psu_forward_dense(
-    X: torch.Tensor, p: Params, want_v: bool
+    X: torch.Tensor, p: Params, want_v: bool, neuron_offset: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode)."""
-    V, P, R, _, _ = _membrane(X, p, None)
+    """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode; neurons ``neuron_offset ..``
+    of the whole call)."""
+    V, P, R, _, _ = _membrane(X, p, None, neuron_offset)
     S = torch.gt(V, p.threshold, out=P)
     return S, (V if want_v else None), R
 

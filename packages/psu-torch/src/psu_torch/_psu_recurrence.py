@@ -30,9 +30,10 @@ from psu_torch.random import UniformRows
 
 
 def psu_forward_recurrence(
-    X: torch.Tensor, p: Params, want_v: bool
+    X: torch.Tensor, p: Params, want_v: bool, neuron_offset: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode) in one pass over time.
+    """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode, drawn for neurons
+    ``neuron_offset .. neuron_offset + N`` of the whole call) in one pass over time.
 
     Six row operations per step: h', p = sigma(a h'), r', w, s (plus v = a w when wanted).
     """
@@ -41,7 +42,7 @@ def psu_forward_recurrence(
     S = torch.empty_like(X)
     V = torch.empty_like(X) if want_v else None
     R = torch.empty((T, N), dtype=torch.bool, device=X.device) if p.sampled else None
-    stream = UniformRows(p.seed, T, N, X.dtype, X.device) if p.sampled else None
+    stream = UniformRows(p.seed, T, N, X.dtype, X.device, neuron_offset) if p.sampled else None
     h = torch.zeros(N, dtype=X.dtype, device=X.device)
     r = torch.zeros(N, dtype=X.dtype, device=X.device)
     prob = torch.empty(N, dtype=X.dtype, device=X.device)

@@ -11,8 +11,8 @@ forward recompute and its reverse sweep. The recurrences are those of
     backward:  g = G / ((1 + k2 d'^2) / (a s))  (= a gV),  d' = w - theta / a
                c = a c + g_{j+1};  k = g - gamma a c p (1 - p);  e = k + a e  (= dL/dX)
 
-Sampled resets draw Threefry-2x32-20 in-kernel in ``uint32`` (counter ``(n, t)``), bit-identical to
-:mod:`psu_torch.random`. Scalars travel in a small tensor of the compute dtype
+Sampled resets draw Threefry-2x32-20 in-kernel in ``uint32`` (counter ``(n + neuron_offset, t)``,
+``n`` the neuron's index in ``X``), bit-identical to :mod:`psu_torch.random`. Scalars travel in a small tensor of the compute dtype
 (:func:`psu_torch._precision.compute_dtype`), so float64 runs keep float64 constants and every
 arithmetic operation takes that dtype: half-precision ``X`` and ``G`` are loaded as they are and
 converted in registers, the states, the scratch passes (``g``, ``p``) and the partial sums are
@@ -124,7 +124,8 @@ def _psu_fwd_kernel(
     if SAMPLED:
         k0 = tl.load(KEY + 0).to(tl.uint32)
         k1 = tl.load(KEY + 1).to(tl.uint32)
-        c0 = offs.to(tl.uint32)
+        # the neuron's index in the whole call; < 2**32 (checked by the caller), so no wrap
+        c0 = offs.to(tl.uint32) + tl.load(KEY + 2).to(tl.uint32)
     for t in range(0, T):
         base = tl.cast(t, tl.int64) * N
         x = tl.load(X + base + offs, mask=mask, other=0.0).to(a.dtype)
@@ -231,11 +232,11 @@ def _check(X: torch.Tensor) -> None:
 
 
 def psu_forward(
-    X: torch.Tensor, p: Params, want_v: bool
+    X: torch.Tensor, p: Params, want_v: bool, neuron_offset: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """PSU forward in one fused kernel: ``(S, V or None, R as bool or None)`` for ``X [T, N]`` and the
-    checked call ``p``. ``S`` and ``V`` come in ``X.dtype``; half-precision ``X`` is computed in
-    float32 in-kernel."""
+    checked call ``p`` (sampled draws for neurons ``neuron_offset .. neuron_offset + N`` of the whole
+    call). ``S`` and ``V`` come in ``X.dtype``; half-precision ``X`` is computed in float32 in-kernel."""
     _check(X)
     T, N = X.shape
     a = p.decay
@@ -244,9 +245,9 @@ def psu_forward(
     R8 = torch.empty((T, N), dtype=torch.int8, device=X.device) if p.sampled else None
     if N == 0:
         return S, V, None if R8 is None else R8.bool()
-    # The key words travel as int64 in a tensor: as kernel integer arguments Triton would
-    # specialise or sign-type them by value.
-    key_t = torch.tensor(p.key, dtype=torch.int64, device=X.device)
+    # The key words and the neuron offset travel as int64 in a tensor: as kernel integer arguments
+    # Triton would specialise or sign-type them by value.
+    key_t = torch.tensor([*p.key, neuron_offset], dtype=torch.int64, device=X.device)
     grid = (triton.cdiv(N, _BLOCK),)
     _psu_fwd_kernel[grid](
         X,

@@ -4,8 +4,10 @@ Registered under the entry-point group ``psu.backends``. ``forward``/``vjp`` cal
 :func:`psu_torch.functional.psu` / ``ipsu`` / ``rpsu`` (through ``functional.call``, which takes the
 variant by name) with ``method="auto"`` (what users get); ``online`` steps with the pure
 :func:`psu_torch.online.init_state` / :func:`psu_torch.online.step`; the Threefry words come from
-:mod:`psu_torch.random`. ``public_api()`` is the ``psu_torch`` module (SPEC §11's names), with no
-idioms to declare. ``prepare`` gives the benchmark harness closures over device-resident tensors.
+:mod:`psu_torch.random`. ``public_api()`` is the ``psu_torch`` module (SPEC §11's names); its one
+idiom is the last keyword ``neuron_offset`` of ``psu``/``ipsu``/``rpsu`` (a call on part of a
+batch draws as the whole call: DDP ranks), which ``split_forward`` exercises. ``prepare`` gives the
+benchmark harness closures over device-resident tensors.
 """
 
 from __future__ import annotations
@@ -75,8 +77,15 @@ class TorchAdapter:
     """Conformance adapter for :mod:`psu_torch` (CPU, and CUDA when a device is present)."""
 
     name = "torch"
-    #: SPEC §11 differences to declare: none (dtypes default to torch.float32, named "float32").
-    api_idioms: dict[str, str] = {}
+    #: SPEC §11 differences to declare (dtypes default to torch.float32, named "float32": none there).
+    api_idioms: dict[str, str] = {
+        f"{name}.neuron_offset": (
+            "a last keyword neuron_offset=0: the whole call's flat index of this call's first neuron, so that "
+            "a call on part of a batch (a DistributedDataParallel rank's share) draws its sampled resets "
+            "with the whole call's counters (SPEC §6); torch cannot know the split itself"
+        )
+        for name in ("psu", "ipsu", "rpsu")
+    }
 
     def public_api(self) -> Any:
         return psu_torch
@@ -99,6 +108,32 @@ class TorchAdapter:
         result = {"spikes": _numpy(out.spikes), "membrane": _numpy(out.membrane)}
         if sampled:
             result["reset"] = _numpy(out.reset)
+        return result
+
+    def split_forward(self, case: dict[str, Any], parts: int, *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        """:meth:`forward` with ``x`` split into ``parts`` equal pieces along ``x.shape[1]``, one call per
+        piece with its ``neuron_offset`` (the whole call's flat index of its first neuron), the
+        outputs concatenated back along that axis."""
+        x = _to_torch(case["x"], dtype, device)
+        w = _to_torch(case.get("weight"), dtype, device)
+        b = _to_torch(case.get("bias"), dtype, device)
+        sampled = case.get("reset") == "sampled"
+        if x.ndim < 2 or x.shape[1] % parts:
+            raise ValueError(f"x.shape[1] must split into {parts} equal pieces, got shape {tuple(x.shape)}")
+        pieces = x.chunk(parts, dim=1)
+        n = pieces[0][0].numel()  # neurons of one piece
+        with torch.no_grad():
+            outs = [
+                _call(case, piece.contiguous(), w, b, return_membrane=True, return_reset=sampled, neuron_offset=i * n)
+                for i, piece in enumerate(pieces)
+            ]
+        _sync(device)
+        result = {
+            "spikes": _numpy(torch.cat([o.spikes for o in outs], dim=1)),
+            "membrane": _numpy(torch.cat([o.membrane for o in outs], dim=1)),
+        }
+        if sampled:
+            result["reset"] = _numpy(torch.cat([o.reset for o in outs], dim=1))
         return result
 
     def vjp(self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str) -> dict[str, Any]:

@@ -38,6 +38,7 @@ import torch
 from psu_core import checks
 from psu_core.api import PSUOutput
 from psu_torch import _autograd
+from psu_torch import random as prandom
 from psu_torch._methods import METHODS
 
 __all__ = ["psu", "ipsu", "rpsu", "call", "METHODS"]
@@ -115,6 +116,7 @@ def call(
     return_membrane: bool = False,
     return_reset: bool = False,
     validate: bool = False,
+    neuron_offset: int = 0,
 ) -> torch.Tensor | PSUOutput:
     """:func:`psu`, :func:`ipsu` or :func:`rpsu` by name (``variant``): one entry point for code that
     chooses the variant at run time. PSU takes ``weight=None, bias=None`` (anything else raises the
@@ -138,12 +140,13 @@ def call(
         reset=reset,
         seed=seed,
     )
+    neuron_offset = prandom.check_neuron_offset(neuron_offset, p.n)
     if validate:
         checks.check_finite(bool(torch.isfinite(x).all()))
     method = _method(p.variant, method, x)
     X = x.reshape(p.T, p.n).contiguous()
     theta, alpha = _scalar_tensor(threshold), _scalar_tensor(surrogate_alpha)
-    seed_args = _autograd.split_seed(p.seed)
+    seed_args = _autograd.split_seed(p.seed, neuron_offset)
     if p.variant == "psu":
         S, V, R = _autograd.psu_forward(X, theta, alpha, p.tau, p.reset_scale, *seed_args, return_membrane, method)
     elif p.variant == "ipsu":
@@ -176,6 +179,7 @@ def psu(
     return_membrane: bool = False,
     return_reset: bool = False,
     validate: bool = False,
+    neuron_offset: int = 0,
 ) -> torch.Tensor | PSUOutput:
     """Parallel Spiking Unit: ``V = A X - gamma B Q`` with ``Q = sigma(A X)`` (or its draw).
 
@@ -191,6 +195,10 @@ def psu(
         return_membrane: also return ``V`` (``[T, ...]``, no gradient).
         return_reset: also return the drawn ``R`` (``None`` in expected mode).
         validate: scan ``x`` for NaN/inf first (one extra pass over the data).
+        neuron_offset: the flat index, in the whole call, of this call's first neuron, for a call on
+            part of a batch (a DDP rank's share): sampled draws then use counter
+            ``n + neuron_offset`` (SPEC §6), as the whole call draws. Checked (an integer ``>= 0``,
+            ``neuron_offset + N <= 2**32``, else ``ValueError``) and otherwise unused in expected mode.
 
     Returns:
         ``S`` ``[T, ...]`` in ``x.dtype``; with ``return_membrane`` or ``return_reset``,
@@ -198,7 +206,7 @@ def psu(
     """
     return call("psu", x, tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
                 reset=reset, seed=seed, method=method, return_membrane=return_membrane, return_reset=return_reset,
-                validate=validate)  # fmt: skip
+                validate=validate, neuron_offset=neuron_offset)  # fmt: skip
 
 
 def ipsu(
@@ -216,6 +224,7 @@ def ipsu(
     return_membrane: bool = False,
     return_reset: bool = False,
     validate: bool = False,
+    neuron_offset: int = 0,
 ) -> torch.Tensor | PSUOutput:
     """Input-aware PSU: ``V = ((W ⊙ M) - gamma B) X + b`` (one GEMM), ``S = [V > theta]``.
 
@@ -225,7 +234,8 @@ def ipsu(
     """
     return call("ipsu", x, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale,
                 surrogate_alpha=surrogate_alpha, reset=reset, seed=seed, method=method,
-                return_membrane=return_membrane, return_reset=return_reset, validate=validate)  # fmt: skip
+                return_membrane=return_membrane, return_reset=return_reset, validate=validate,
+                neuron_offset=neuron_offset)  # fmt: skip
 
 
 def rpsu(
@@ -243,6 +253,7 @@ def rpsu(
     return_membrane: bool = False,
     return_reset: bool = False,
     validate: bool = False,
+    neuron_offset: int = 0,
 ) -> torch.Tensor | PSUOutput:
     """Reset-aware PSU: ``P = sigma((W ⊙ M) X + b)``, ``V = A X - gamma B Q``, ``S = [V > theta]``.
 
@@ -251,4 +262,5 @@ def rpsu(
     """
     return call("rpsu", x, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale,
                 surrogate_alpha=surrogate_alpha, reset=reset, seed=seed, method=method,
-                return_membrane=return_membrane, return_reset=return_reset, validate=validate)  # fmt: skip
+                return_membrane=return_membrane, return_reset=return_reset, validate=validate,
+                neuron_offset=neuron_offset)  # fmt: skip

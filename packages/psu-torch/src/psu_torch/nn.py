@@ -1,5 +1,6 @@
-"""``torch.nn`` modules: :class:`PSU`, :class:`IPSU`, :class:`RPSU`, :class:`TimeFolded`, and
-:func:`load_published_state_dict` for checkpoints of the published code.
+"""``torch.nn`` modules: :class:`PSU`, :class:`IPSU`, :class:`RPSU`, :class:`TimeFolded`,
+:func:`set_batch_shard` for data-parallel training, and :func:`load_published_state_dict` for
+checkpoints of the published code.
 
 Each module maps ``x [T, ...]`` (``[B, T, ...]`` with ``batch_first=True``; ``[(T*B), ...]`` under
 ``reference_compat=True``) to spikes of the same shape through :func:`psu_torch.functional.call`,
@@ -20,10 +21,17 @@ published layout, time folded into the batch: ``[(T*B), ...]`` in time-major blo
 
 In sampled mode (``reset="sampled"``) each call draws a fresh 63-bit seed from ``generator``
 (the global CPU generator by default), so ``torch.manual_seed`` makes a run reproducible.
+
+Data-parallel training (DDP): a module's ``batch_shard = (index, count)`` (default ``(0, 1)``, set
+on a whole model with :func:`set_batch_shard`) says that each call holds shard ``index`` of
+``count`` equal shards of the whole batch, concatenated along the first neuron axis (the batch
+axis of ``[T, B, ...]``); the call then draws with ``neuron_offset = index * N`` (``N`` its own
+neuron count), exactly as one call on the whole batch would, given the same seed.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,7 +43,16 @@ from psu_core.api import PSUOutput
 from psu_torch import functional as F
 from psu_torch.online import OnlineStepper
 
-__all__ = ["PSU", "IPSU", "RPSU", "TimeFolded", "split_time", "merge_time", "load_published_state_dict"]
+__all__ = [
+    "PSU",
+    "IPSU",
+    "RPSU",
+    "TimeFolded",
+    "split_time",
+    "merge_time",
+    "set_batch_shard",
+    "load_published_state_dict",
+]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -68,6 +85,16 @@ def _check_T(T: Any) -> int:
     if isinstance(T, bool) or not isinstance(T, int) or T < 1:
         raise ValueError(f"T must be an integer >= 1, got {T!r}")
     return T
+
+
+def _check_shard(shard: Any) -> tuple[int, int]:
+    ok = isinstance(shard, tuple | list) and len(shard) == 2
+    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in shard)
+    if not ok or not 0 <= shard[0] < shard[1]:
+        raise ValueError(
+            f"batch_shard must be a pair of integers (index, count) with 0 <= index < count, got {shard!r}"
+        )
+    return int(shard[0]), int(shard[1])
 
 
 class _PSUBase(nn.Module):
@@ -125,6 +152,7 @@ class _PSUBase(nn.Module):
         self.return_membrane = bool(return_membrane)
         self.generator = generator
         self.method = method
+        self.batch_shard = (0, 1)
         kw = {"device": device, "dtype": dtype or torch.float32}
         alpha = torch.tensor(float(surrogate_alpha), **kw)
         theta = torch.tensor(float(threshold), **kw)
@@ -136,6 +164,17 @@ class _PSUBase(nn.Module):
             self.threshold = nn.Parameter(theta)
         else:
             self.register_buffer("threshold", theta)
+
+    @property
+    def batch_shard(self) -> tuple[int, int]:
+        """``(index, count)``: each call holds shard ``index`` of ``count`` equal shards of the whole
+        batch (a DDP rank's share: ``(rank, world_size)``), so its sampled draws use
+        ``neuron_offset = index * N``; ``(0, 1)``, the default, is the whole batch."""
+        return self._batch_shard
+
+    @batch_shard.setter
+    def batch_shard(self, shard: tuple[int, int]) -> None:
+        self._batch_shard = _check_shard(shard)
 
     @property
     def time_folded(self) -> bool:
@@ -164,10 +203,13 @@ class _PSUBase(nn.Module):
         return y.transpose(0, 1) if self.batch_first else y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | PSUOutput:
+        x = self._time_first(x)
+        index, _ = self.batch_shard
         out = F.call(
-            self.variant, self._time_first(x), *self._learned(), tau=self.tau, threshold=self.threshold,
+            self.variant, x, *self._learned(), tau=self.tau, threshold=self.threshold,
             reset_scale=self.reset_scale, surrogate_alpha=self.surrogate_alpha, reset=self.reset, seed=self._seed(),
             method=self.method, return_membrane=self.return_membrane,
+            neuron_offset=index * math.prod(x.shape[1:]) if index else 0,
         )  # fmt: skip
         return _each(out, self._back)
 
@@ -199,6 +241,8 @@ class _PSUBase(nn.Module):
         for flag in ("batch_first", "reference_compat", "return_membrane"):
             if getattr(self, flag):
                 parts.append(f"{flag}=True")
+        if self.batch_shard != (0, 1):
+            parts.append(f"batch_shard={self.batch_shard}")
         if self.method != "auto":
             parts.append(f"method={self.method!r}")
         return ", ".join(parts)
@@ -281,6 +325,27 @@ class TimeFolded(nn.Module):
 
     def extra_repr(self) -> str:
         return f"T={self.T}"
+
+
+def set_batch_shard(model: nn.Module, index: int, count: int) -> nn.Module:
+    """Set ``batch_shard = (index, count)`` on every :class:`PSU`, :class:`IPSU` and :class:`RPSU`
+    in ``model`` (itself included; a ``DistributedDataParallel`` wrapper is searched through) and
+    return ``model``.
+
+    Under DDP, ``set_batch_shard(model, rank, world_size)`` makes each rank's sampled draws those of
+    one process running the whole batch (the ranks' batches concatenated in rank order), provided
+    every rank draws the same seeds: seed every rank alike (``torch.manual_seed(s)`` on each, or
+    each module's ``generator`` seeded alike) and give every rank a batch of the same size.
+    ``ValueError`` when ``model`` holds none of these neurons or the pair is not
+    ``0 <= index < count``.
+    """
+    shard = _check_shard((index, count))
+    neurons = [m for m in model.modules() if isinstance(m, _PSUBase)]
+    if not neurons:
+        raise ValueError(f"model holds no PSU, IPSU or RPSU module to shard: {type(model).__name__}")
+    for m in neurons:
+        m.batch_shard = shard
+    return model
 
 
 # ----------------------------------------------------------------------------------------------

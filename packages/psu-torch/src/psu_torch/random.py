@@ -5,27 +5,33 @@ PyTorch's unsigned 32-bit support is thin (few kernels, no CPU arithmetic on eve
 device-agnostic and bit-identical to :mod:`psu_core.rng`:
 
     key     = (seed & 0xFFFFFFFF, seed >> 32)
-    counter = (n, t)                    n: flat neuron index (C order), t: time step
+    counter = (n, t)                    n: flat neuron index (C order) in the whole call, t: time step
     u       = (w0 >> 8) * 2**-24        exact in float32 and float64
     R       = 1 if u < P else 0
 
+A call on part of a batch passes ``neuron_offset``, the whole call's flat index of its first neuron:
+its neuron ``i`` then draws with counter ``n = neuron_offset + i``, as in the whole call (SPEC §6).
 The forward forms read the stream a row (time step) at a time through :class:`UniformRows`, or draw
 a whole ``[T, N]`` block of resets with :func:`draw_resets`.
 """
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from psu_core.checks import check_seed
 
-__all__ = ["threefry2x32", "seed_key", "uniform_rows", "uniforms", "UniformRows", "draw_resets"]
+__all__ = ["threefry2x32", "check_neuron_offset", "seed_key", "uniform_rows", "uniforms", "UniformRows", "draw_resets"]
 
 ROTATIONS = (13, 15, 26, 6, 17, 29, 16, 24)
 KS_PARITY = 0x1BD11BDA
 MASK = 0xFFFFFFFF
+#: Counter words are 32-bit: every neuron index n must be below this.
+COUNTER_LIMIT = 2**32
 UNIFORM_SCALE = 2.0**-24
 # Rows of the [T, N] stream generated per batch: bounds the int64 temporaries to ~8 MiB each.
 _CHUNK_ELEMENTS = 1 << 20
@@ -67,6 +73,25 @@ def threefry2x32(
     return x0, x1
 
 
+def check_neuron_offset(neuron_offset: Any, n_neurons: int) -> int:
+    """``neuron_offset`` is an integer ``>= 0`` with ``neuron_offset + n_neurons <= 2**32``: every
+    counter word ``n = neuron_offset + i`` must be a 32-bit word (SPEC §6). ``ValueError`` otherwise."""
+    if isinstance(neuron_offset, torch.SymInt):
+        neuron_offset = int(neuron_offset)  # a shape product under torch.compile: its value is fixed
+    if isinstance(neuron_offset, bool) or not isinstance(neuron_offset, numbers.Integral):
+        raise ValueError(
+            f"neuron_offset must be an integer >= 0 (the flat index of this call's first neuron in the whole "
+            f"call), got {neuron_offset!r} of type {type(neuron_offset).__name__}"
+        )
+    offset = int(neuron_offset)
+    if offset < 0 or offset + n_neurons > COUNTER_LIMIT:
+        raise ValueError(
+            f"neuron_offset must be >= 0 with neuron_offset + N <= 2**32 (the Threefry counter word "
+            f"n + neuron_offset of each of this call's N = {n_neurons} neurons must be < 2**32), got {offset}"
+        )
+    return offset
+
+
 def seed_key(seed: int) -> tuple[int, int]:
     """Split a 64-bit seed into the Threefry key ``(low word, high word)``."""
     seed = check_seed(seed)
@@ -99,10 +124,12 @@ def uniform_rows(
     t1: int,
     n_neurons: int,
     *,
+    neuron_offset: int = 0,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Uniforms ``u[t, n]`` for time steps ``t0 <= t < t1`` and all ``n < n_neurons``: ``[t1 - t0, N]``.
+    """Uniforms ``u[t, neuron_offset + i]`` for time steps ``t0 <= t < t1`` and ``i < n_neurons``:
+    ``[t1 - t0, n_neurons]``.
 
     ``dtype`` must be float32 or float64 (both hold every ``u`` exactly).
     """
@@ -110,11 +137,12 @@ def uniform_rows(
         raise ValueError(f"dtype must be float32 or float64 (u is a multiple of 2**-24), got {dtype}")
     if n_neurons > 2**32:
         raise ValueError(f"x must have at most 2**32 neurons for sampled reset, got {n_neurons}")
+    check_neuron_offset(neuron_offset, n_neurons)
     ks = _scalar_key(seed)
     out = torch.empty((t1 - t0, n_neurons), dtype=dtype, device=device)
     if out.numel() == 0:
         return out
-    n = torch.arange(n_neurons, dtype=torch.int64, device=device)
+    n = torch.arange(neuron_offset, neuron_offset + n_neurons, dtype=torch.int64, device=device)
     rows = max(1, _CHUNK_ELEMENTS // max(n_neurons, 1))
     for start in range(t0, t1, rows):
         stop = min(t1, start + rows)
@@ -128,23 +156,29 @@ def uniforms(
     seed: int,
     shape: Sequence[int],
     *,
+    neuron_offset: int = 0,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
-    """The uniforms ``u`` of SPEC §6 for an array of ``shape = (T, *neuron_shape)``."""
+    """The uniforms ``u`` of SPEC §6 for an array of ``shape = (T, *neuron_shape)`` whose first neuron
+    is neuron ``neuron_offset`` of the whole call."""
     shape = tuple(int(d) for d in shape)
     n = 1
     for d in shape[1:]:
         n *= d
-    return uniform_rows(seed, 0, shape[0], n, device=device, dtype=dtype).reshape(shape)
+    return uniform_rows(seed, 0, shape[0], n, neuron_offset=neuron_offset, device=device, dtype=dtype).reshape(shape)
 
 
 class UniformRows:
-    """Rows ``u[t, :]`` of the stream for ``N`` neurons, generated a block of rows at a time (about
-    2^20 values per block) so that a pass over time costs one Threefry call per block, not per step."""
+    """Rows ``u[t, neuron_offset : neuron_offset + N]`` of the stream, generated a block of rows at a
+    time (about 2^20 values per block) so that a pass over time costs one Threefry call per block,
+    not per step."""
 
-    def __init__(self, seed: int, T: int, N: int, dtype: torch.dtype, device: torch.device) -> None:
+    def __init__(
+        self, seed: int, T: int, N: int, dtype: torch.dtype, device: torch.device, neuron_offset: int = 0
+    ) -> None:
         self.seed, self.T, self.N, self.dtype, self.device = seed, T, N, dtype, device
+        self.neuron_offset = neuron_offset
         self.rows = max(1, _CHUNK_ELEMENTS // max(N, 1))
         self.start, self.block = 0, None
 
@@ -153,16 +187,19 @@ class UniformRows:
         if self.block is None or not (self.start <= t < self.start + self.block.shape[0]):
             self.start = t
             stop = min(self.T, t + self.rows)
-            self.block = uniform_rows(self.seed, t, stop, self.N, device=self.device, dtype=self.dtype)
+            self.block = uniform_rows(
+                self.seed, t, stop, self.N, neuron_offset=self.neuron_offset, device=self.device, dtype=self.dtype
+            )
         return self.block[t - self.start]
 
 
-def draw_resets(seed: int, P: torch.Tensor, t0: int = 0) -> torch.Tensor:
+def draw_resets(seed: int, P: torch.Tensor, t0: int = 0, neuron_offset: int = 0) -> torch.Tensor:
     """``R = [u < P]`` as ``bool`` ``[T, N]`` for the reset probabilities ``P [T, N]`` of time steps
-    ``t0 .. t0 + T`` (``P`` in float32 or float64)."""
+    ``t0 .. t0 + T`` and neurons ``neuron_offset .. neuron_offset + N`` of the whole call (``P`` in
+    float32 or float64)."""
     T, N = P.shape
     R = torch.empty((T, N), dtype=torch.bool, device=P.device)
-    stream = UniformRows(seed, t0 + T, N, P.dtype, P.device)
+    stream = UniformRows(seed, t0 + T, N, P.dtype, P.device, neuron_offset)
     for t in range(T):
         torch.lt(stream.row(t0 + t), P[t], out=R[t])
     return R
