@@ -59,3 +59,19 @@ def test_every_cited_path_exists():
             if not _exists(path.parent, target):
                 missing.append(f"{path.relative_to(ROOT)}: {target}")
     assert not missing, "paths cited but not in the tree:\n" + "\n".join(missing)
+
+
+def test_test_module_names_are_unique():
+    # `nox -s tests` collects every package's tests in one pytest run (rootdir import mode): two
+    # test folders without __init__.py holding the same module name stop the whole collection.
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in tracked("*/tests/*.py", "tests/*.py"):
+        if (path.parent / "__init__.py").exists() or not path.name.startswith(("test_", "conftest")):
+            continue
+        if path.name == "conftest.py":
+            continue
+        other = seen.setdefault(path.name, path)
+        if other != path:
+            clashes.append(f"{other.relative_to(ROOT)} and {path.relative_to(ROOT)}")
+    assert not clashes, "test modules with the same name in one pytest run:\n" + "\n".join(clashes)
