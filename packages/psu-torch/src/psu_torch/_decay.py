@@ -34,7 +34,12 @@ def _decay_matrices_cpu(T: int, a: float, dtype: torch.dtype) -> tuple[torch.Ten
 
 def decay_matrices(T: int, a: float, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """``A`` and ``B``, each ``[T, T]`` in ``dtype`` on ``device`` (built once per ``(T, a, dtype)``)."""
-    A, B = _decay_matrices_cpu(T, float(a), dtype)
+    if torch.compiler.is_compiling():
+        # Traced (torch.export under the ONNX lowering): the tensors built here are the tracer's
+        # placeholders, which must not outlive the trace in the cache.
+        A, B = _decay_matrices_cpu.__wrapped__(T, float(a), dtype)
+    else:
+        A, B = _decay_matrices_cpu(T, float(a), dtype)
     if device.type != "cpu":
         A, B = A.to(device), B.to(device)
     return A, B

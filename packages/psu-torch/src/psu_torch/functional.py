@@ -26,6 +26,9 @@ membrane and the reset draws are returned without gradient.
   two are PSU only.
 * ``"triton"``: the fused Triton kernels (PSU; CUDA tensors, or CPU tensors under
   ``TRITON_INTERPRET=1``).
+
+While ``torch.onnx.export`` traces a call, the dense form in standard operations runs instead of
+the custom operators (:mod:`psu_torch._onnx`: expected reset and a fixed ``T`` only).
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ import torch
 
 from psu_core import checks
 from psu_core.api import PSUOutput
-from psu_torch import _autograd
+from psu_torch import _autograd, _onnx
 from psu_torch import random as prandom
 from psu_torch._methods import METHODS
+from psu_torch._onnx import ONNXExportError
 
-__all__ = ["psu", "ipsu", "rpsu", "call", "METHODS"]
+__all__ = ["psu", "ipsu", "rpsu", "call", "METHODS", "ONNXExportError"]
 
 
 def scalar_value(name: str, value: Any) -> Any:
@@ -126,9 +130,12 @@ def call(
     for name, arr in (("weight", weight), ("bias", bias)):
         if arr is not None and not isinstance(arr, torch.Tensor):
             raise ValueError(f"{name} must be a torch.Tensor or None, got {type(arr).__name__}")
+    exporting = _onnx.exporting()
+    if exporting:
+        _onnx.check_exportable(x, reset, validate)
     p = checks.validate_call(
         variant,
-        x_shape=tuple(x.shape),
+        x_shape=_onnx.shape_to_check(x) if exporting else tuple(x.shape),
         x_dtype=str(x.dtype).removeprefix("torch."),
         x_is_floating=x.is_floating_point(),
         tau=tau,
@@ -141,6 +148,11 @@ def call(
         seed=seed,
     )
     neuron_offset = prandom.check_neuron_offset(neuron_offset, p.n)
+    if exporting:
+        spikes, V = _onnx.forward(p.variant, x, weight, bias, tau=p.tau, threshold=threshold, reset_scale=p.reset_scale)
+        if not (return_membrane or return_reset):
+            return spikes
+        return PSUOutput(spikes, V.detach() if return_membrane else None, None)
     if validate:
         checks.check_finite(bool(torch.isfinite(x).all()))
     method = _method(p.variant, method, x)

@@ -40,6 +40,7 @@ from torch import nn
 
 from psu_core import checks
 from psu_core.api import PSUOutput
+from psu_torch import _onnx
 from psu_torch import functional as F
 from psu_torch.online import OnlineStepper
 
@@ -185,7 +186,8 @@ class _PSUBase(nn.Module):
         return None, None
 
     def _seed(self) -> int | None:
-        if self.reset != "sampled":
+        if self.reset != "sampled" or _onnx.exporting():
+            # (exporting: the call refuses sampled mode with the reason; no seed is read into a graph)
             return None
         return int(torch.randint(0, 2**63 - 1, (), generator=self.generator))
 
