@@ -95,4 +95,19 @@ def test_psu_weight_is_refused_in_the_words_of_spec_8():
 
 
 def test_public_api_is_the_package():
-    assert ADAPTER.public_api() is psu_jax and ADAPTER.api_idioms == {}
+    assert ADAPTER.public_api() is psu_jax
+    assert set(ADAPTER.api_idioms) == {"psu.neuron_offset", "ipsu.neuron_offset", "rpsu.neuron_offset"}
+
+
+@pytest.mark.parametrize("variant", ["psu", "rpsu"])
+@pytest.mark.parametrize("shape,parts", [((5, 4, 3), 2), ((9, 6, 1, 2), 3), ((200, 2, 3), 2)])
+def test_split_forward_equals_forward(variant, shape, parts):
+    """The pieces through one vmap, reassembled, are the whole call (draws and spikes bit for bit)."""
+    c = case(variant, "sampled", shape)
+    whole = ADAPTER.forward(c, device="cpu", dtype="float64")
+    split = ADAPTER.split_forward(c, parts, device="cpu", dtype="float64")
+    np.testing.assert_array_equal(split["reset"], whole["reset"])
+    np.testing.assert_array_equal(split["spikes"], whole["spikes"])
+    np.testing.assert_allclose(split["membrane"], whole["membrane"], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="does not split in 4"):
+        ADAPTER.split_forward(case(variant, "sampled", (3, 6)), 4, device="cpu", dtype="float64")

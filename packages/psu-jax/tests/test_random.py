@@ -1,4 +1,4 @@
-"""The SPEC §6 stream through JAX's Threefry: known answers and equality with psu-core."""
+"""The SPEC §6 stream: known answers, the bits of JAX's own Threefry, equality with psu-core."""
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +19,26 @@ KNOWN = [
 def test_known_answers(key, counter, out):
     w0, w1 = prandom.threefry2x32(key[0], key[1], np.uint32(counter[0]), np.uint32(counter[1]))
     assert (int(w0), int(w1)) == out
+
+
+def test_equals_jax_threefry_2x32():
+    """psu_jax's element-wise Threefry gives the bits of ``jax.extend.random.threefry_2x32``."""
+    from jax.extend.random import threefry_2x32
+
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        key = rng.integers(0, 2**32, size=2, dtype=np.uint64).astype(np.uint32)
+        c0, c1 = rng.integers(0, 2**32, size=(2, 3, 1000), dtype=np.uint64).astype(np.uint32)
+        w0, w1 = prandom.threefry2x32(key[0], key[1], c0, c1)
+        want = threefry_2x32(jnp.asarray(key), jnp.stack([jnp.asarray(c0), jnp.asarray(c1)]))
+        np.testing.assert_array_equal(np.asarray(w0), np.asarray(want[0]))
+        np.testing.assert_array_equal(np.asarray(w1), np.asarray(want[1]))
+
+
+def test_neuron_index_is_the_flat_c_order_index_plus_offset():
+    shape = (3, 4, 5)
+    np.testing.assert_array_equal(np.asarray(prandom.neuron_index(shape, 7)), np.arange(60).reshape(shape) + 7)
+    assert prandom.neuron_index((), 9).shape == () and int(prandom.neuron_index((), 9)) == 9
 
 
 @pytest.mark.parametrize("seed", [0, 7, 2**32 + 5, 2**64 - 1])

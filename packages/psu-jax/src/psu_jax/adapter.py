@@ -22,6 +22,9 @@ A bucket keeps the time-axis method ``choose_method`` picks for the real shape (
 runs unpadded), and malformed input (wrong dtype or shapes) is passed through as given, so that
 the public API reports it about the caller's own shapes. All reshaping and padding is NumPy on
 the host: an eager JAX op on an exact shape would itself compile once per shape.
+
+``split_forward`` (the suite's check of the batching path) pads time only: its pieces are numbered
+``b * N_piece + i`` by the vmapped draw, so a piece padded at its end would move the pieces after it.
 """
 
 from __future__ import annotations
@@ -173,9 +176,17 @@ class JaxAdapter:
     """Conformance adapter for psu_jax (functional API, online stepper, Threefry stream)."""
 
     name = "jax"
-    #: psu_jax follows SPEC §11 with no declared difference (a JAX key as ``seed`` is a value, not a
-    #: signature difference).
-    api_idioms: dict[str, str] = {}
+    #: SPEC §11's signatures plus ``neuron_offset`` on the functional calls (a JAX key as ``seed``
+    #: is a value, not a signature difference).
+    api_idioms: dict[str, str] = {
+        f"{fn}.neuron_offset": (
+            "last keyword neuron_offset=0, the flat index in the whole call of this call's first neuron "
+            "(SPEC §6 counter n + neuron_offset): a shard_map shard passes lax.axis_index(axis) * "
+            "local_neurons so that a sharded call draws what the whole call draws (jax.vmap and jit "
+            "with shardings number the neurons globally by themselves)"
+        )
+        for fn in ("psu", "ipsu", "rpsu")
+    }
 
     def __init__(self) -> None:
         jax.config.update("jax_enable_x64", True)
@@ -210,6 +221,44 @@ class JaxAdapter:
             result = {"spikes": lay.unpad_x(out.spikes), "membrane": lay.unpad_x(out.membrane)}
             if out.reset is not None:
                 result["reset"] = lay.unpad_x(out.reset)
+        return result
+
+    def split_forward(self, case: dict[str, Any], parts: int, *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        """The case with ``x`` split in ``parts`` equal pieces along its first neuron axis, stacked as
+        ``[parts, T, n1 / parts, ...]`` and run through ONE ``jax.vmap`` of the public API with no
+        ``neuron_offset``: the vmapped draw numbers the pieces as one call. Outputs (spikes,
+        membrane, reset) reassembled to ``x``'s shape."""
+        dev = _device(device)
+        x = np.asarray(case["x"])
+        if x.ndim < 2 or x.shape[1] % parts:
+            raise ValueError(f"x of shape {list(x.shape)} does not split in {parts} along its first neuron axis")
+        T = x.shape[0]
+        n = x.size // (T * parts)  # neurons per piece, flattened in C order (their numbering)
+        Tb = _bucket(T, _TIME_BUCKET_MIN, 2)
+        variant = case["variant"]
+        if psu_jax.choose_method(variant, Tb, n, dev.platform) != psu_jax.choose_method(variant, T, n, dev.platform):
+            Tb = T
+        lay = _Layout(tuple(x.shape), T, n, Tb, n)
+        pieces = np.moveaxis(x.reshape(T, parts, n), 1, 0)  # [parts, T, n]
+        pieces = np.pad(pieces, ((0, 0), (0, Tb - T), (0, 0)))
+        with jax.default_device(dev):
+            stacked = _put(pieces, dtype, dev)
+            w = _put(lay.pad_time(case.get("weight")), dtype, dev)
+            b = _put(lay.pad_time(case.get("bias")), dtype, dev)
+            params = _params(case)
+
+            def piece(xp: jax.Array) -> Any:
+                return _api(variant, xp, w, b, **params, return_membrane=True, return_reset=True)
+
+            out = jax.vmap(piece)(stacked)
+
+        def whole(a: Any) -> np.ndarray:
+            a = _np(a)[:, :T]  # [parts, T, n]
+            return np.moveaxis(a, 0, 1).reshape(x.shape)
+
+        result = {"spikes": whole(out.spikes), "membrane": whole(out.membrane)}
+        if out.reset is not None:
+            result["reset"] = whole(out.reset)
         return result
 
     def vjp(self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str) -> dict[str, Any]:

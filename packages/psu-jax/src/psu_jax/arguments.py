@@ -8,7 +8,10 @@ argument is an abstract tracer. So:
   eager ``grad``, is checked by value; a traced one for shape ``()`` and a floating dtype only,
   with a valid stand-in handed to ``psu_core.checks``;
 * ``seed`` is an integer in ``[0, 2**64)`` or a JAX PRNG key (checked in
-  :func:`psu_jax.random.seed_words`).
+  :func:`psu_jax.random.seed_words`);
+* ``neuron_offset`` is an integer ``>= 0`` with ``neuron_offset + N <= 2**32``, checked by value
+  when concrete; a traced one (e.g. ``lax.axis_index(axis) * local_neurons`` under ``shard_map``)
+  is checked for shape ``()`` and an integer dtype only.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ try:  # moved to jax.extend.core in newer JAX
 except ImportError:  # pragma: no cover - older JAX
     from jax.core import concrete_or_error as _concrete_or_error
 
-__all__ = ["Checked", "check", "concrete", "is_traced", "as_array"]
+__all__ = ["Checked", "check", "check_neuron_offset", "concrete", "is_traced", "as_array"]
 
 _ABSTRACT = object()
 
@@ -88,6 +91,34 @@ def _traceable_scalar(name: str, value: Any, stand_in: float) -> Any:
     return value
 
 
+def check_neuron_offset(neuron_offset: Any, num_neurons: int) -> Any:
+    """``neuron_offset`` as the uint32 scalar to add to every counter word ``n`` (SPEC §6): a host
+    ``np.uint32`` when concrete, else the traced value cast to uint32. ``ValueError`` unless it
+    is an integer ``>= 0`` with ``neuron_offset + num_neurons <= 2**32``."""
+    if is_traced(neuron_offset):
+        if neuron_offset.shape != () or not jnp.issubdtype(neuron_offset.dtype, jnp.integer):
+            raise ValueError(
+                "neuron_offset must be an integer scalar (the flat index of this call's first neuron in "
+                f"the whole call), got a traced array of dtype {neuron_offset.dtype} and shape {neuron_offset.shape}"
+            )
+        return jnp.asarray(neuron_offset).astype(jnp.uint32)
+    value = concrete(neuron_offset)
+    if isinstance(value, (jax.Array, np.ndarray)) and value.shape == () and jnp.issubdtype(value.dtype, jnp.integer):
+        value = int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(
+            "neuron_offset must be an integer >= 0 (the flat index of this call's first neuron in the whole "
+            f"call), got {neuron_offset!r} of type {type(neuron_offset).__name__}"
+        )
+    value = int(value)
+    if value < 0 or value + num_neurons > _random.COUNTER_LIMIT:
+        raise ValueError(
+            "neuron_offset must be >= 0 with neuron_offset + N <= 2**32 (the Threefry counter word "
+            f"n + neuron_offset of each of this call's N = {num_neurons} neurons must be < 2**32), got {value}"
+        )
+    return np.uint32(value)
+
+
 def _seed_for_checks(reset: Any, seed: Any) -> Any:
     if reset != "sampled" or seed is None:
         return seed
@@ -106,12 +137,14 @@ class Checked(NamedTuple):
     """A checked call: ``params`` (T, neuron shape, decay, tie, mode; its ``threshold`` and
     ``surrogate_alpha`` are stand-ins when those are traced), the ``threshold`` and
     ``surrogate_alpha`` to compute with (numbers or arrays, possibly traced) and ``words``, the
-    SPEC §6 key as ``uint32[2]`` in sampled mode (else None)."""
+    SPEC §6 key as ``uint32[2]`` in sampled mode (else None), and ``offset``, the checked
+    ``neuron_offset`` as uint32 in sampled mode (else None: expected mode checks and ignores it)."""
 
     params: checks.Params
     threshold: Any
     surrogate_alpha: Any
     words: jax.Array | None
+    offset: Any = None
 
     def scalars(self) -> tuple[np.float64, np.float64, np.bool_]:
         """``(a, fixed gamma, tied)`` as host scalars: traced arguments of the compiled programs,
@@ -133,9 +166,10 @@ def check(
     reset: Any,
     seed: Any,
     step: tuple[int, int | None, tuple[int, ...]] | None = None,
+    neuron_offset: Any = 0,
 ) -> Checked:
-    """Check a call on ``x [T, *neuron_shape]`` (``checks.validate_call``) or, with
-    ``step = (t, horizon, neuron_shape)``, one online step on ``x [*neuron_shape]``
+    """Check a call on ``x [T, *neuron_shape]`` (``checks.validate_call``, then ``neuron_offset``)
+    or, with ``step = (t, horizon, neuron_shape)``, one online step on ``x [*neuron_shape]``
     (``checks.validate_step``)."""
     x_dtype = jnp.dtype(x.dtype)
     common = dict(
@@ -150,5 +184,11 @@ def check(
     else:
         t, horizon, neuron_shape = step
         params = checks.validate_step(variant, t=t, horizon=horizon, neuron_shape=neuron_shape, **common)
+    offset = None
+    if step is None:
+        if params.sampled and params.n > _random.COUNTER_LIMIT:
+            raise ValueError(f"x: sampled reset needs at most 2**32 neurons, got {params.n}")
+        # Expected mode draws nothing: the offset is checked as a counter word, not against N.
+        offset = check_neuron_offset(neuron_offset, params.n if params.sampled else 1)
     words = _random.seed_words(seed) if params.sampled else None
-    return Checked(params, threshold, surrogate_alpha, words)
+    return Checked(params, threshold, surrogate_alpha, words, offset if params.sampled else None)

@@ -1,7 +1,8 @@
 """PSU, IPSU and RPSU as pure JAX functions with ``jax.custom_vjp`` (SPEC §2, §4, §5, §6, §11).
 
 Inputs are time first, ``x: [T, *neuron_shape]``; every neuron is independent along time, so the
-functions compose with ``vmap``, ``jit``, ``grad`` and sharding over the neuron axes. With
+functions compose with ``vmap``, ``jit``, ``grad`` and sharding over the neuron axes (computed in
+the shape of ``x``, never flattened, so that a sharded neuron axis needs no communication). With
 ``a = 1 / tau``, ``A``, ``B``, ``M`` the fixed ``[T, T]`` matrices of SPEC §1:
 
     PSU:   H = A X,              P = sigmoid(H),              V = H - gamma * B Q
@@ -10,7 +11,8 @@ functions compose with ``vmap``, ``jit``, ``grad`` and sharding over the neuron 
     all:   S = [V > theta]
 
 ``Q = P`` with ``reset="expected"``, ``Q = R = [u < P]`` with ``reset="sampled"`` (the Threefry
-draws of SPEC §6). The backward pass is the arctan surrogate of SPEC §4 and the vector-Jacobian
+draws of SPEC §6, neuron ``i`` of the call drawing with counter ``n = neuron_offset + i``; under
+``jax.vmap`` mapped pieces are numbered as one call, see :mod:`psu_jax.random`). The backward pass is the arctan surrogate of SPEC §4 and the vector-Jacobian
 products of SPEC §5 through the spikes; every floating argument (``x``, ``threshold``,
 ``surrogate_alpha``, ``weight``, ``bias``) gets its gradient. The membrane ``V`` and the draws
 ``R`` are returned under ``stop_gradient`` (SPEC §11): outputs to inspect, not to train on.
@@ -61,10 +63,24 @@ def _surrogate(v: jax.Array, threshold: jax.Array, alpha: jax.Array) -> tuple[ja
     return alpha / den, d / den
 
 
-def _draw(p: jax.Array, words: jax.Array, t0: Any = 0) -> jax.Array:
-    """``R = [u < P]`` in ``p``'s (float32 or float64) dtype; ``p`` is ``[T, N]``."""
-    u = _random.uniforms_from_words(words, p.shape[0], p.shape[1], p.dtype, t0)
-    return (u < p).astype(p.dtype)
+def _uniforms(x: jax.Array, words: jax.Array, offset: jax.Array) -> jax.Array:
+    """The uniforms of SPEC §6 for the neurons of ``x [T, *neuron_shape]``, in ``x``'s dtype."""
+    return _random.uniforms_like(x, words, _random.neuron_index(x.shape[1:], offset), x.dtype)
+
+
+def _over_time(v: jax.Array, ndim: int) -> jax.Array:
+    """A ``[T]`` vector (the bias) shaped to broadcast over ``[T, *neuron_shape]``."""
+    return v.reshape(v.shape + (1,) * (ndim - 1))
+
+
+def _neuron_sum(v: jax.Array) -> jax.Array:
+    """``[T, *neuron_shape] -> [T]``: the sum over the neurons."""
+    return jnp.sum(v, axis=tuple(range(1, v.ndim)))
+
+
+def _outer(g: jax.Array, x: jax.Array) -> jax.Array:
+    """``[T, T]``: ``sum_n g[t, n] x[j, n]``, at full precision."""
+    return jnp.einsum("t...,j...->tj", g, x, precision=jax.lax.Precision.HIGHEST)
 
 
 def _gamma(tied: jax.Array, threshold: jax.Array, gamma: jax.Array) -> jax.Array:
@@ -75,8 +91,8 @@ def _gamma(tied: jax.Array, threshold: jax.Array, gamma: jax.Array) -> jax.Array
 # One pass over time forward and one backward: the memory-traffic floor for the recurrence form.
 
 
-def _psu_scan_forward(cfg, x, words, a, gamma):
-    u = _random.uniforms_from_words(words, x.shape[0], x.shape[1], x.dtype) if cfg.sampled else None
+def _psu_scan_forward(cfg, x, words, offset, a, gamma):
+    u = _uniforms(x, words, offset) if cfg.sampled else None
 
     def body(carry, inp):
         h, r, q_prev = carry
@@ -115,35 +131,35 @@ def _psu_scan_backward(gv, p, q, a, gamma):
 # ----------------------------------------------------------------------------- forward / backward
 
 
-def _forward(cfg: _Config, x, weight, bias, words, a, gamma):
-    """``x`` is ``[T, N]`` in the compute dtype, ``gamma`` the reset scale in effect. Returns
-    ``(v, p, q)``; ``p`` is None for IPSU."""
+def _forward(cfg: _Config, x, weight, bias, words, offset, a, gamma):
+    """``x`` is ``[T, *neuron_shape]`` in the compute dtype, ``gamma`` the reset scale in effect.
+    Returns ``(v, p, q)``; ``p`` is None for IPSU."""
     m = cfg.method
     if cfg.variant == "psu":
         if m == "scan":
-            return _psu_scan_forward(cfg, x, words, a, gamma)
+            return _psu_scan_forward(cfg, x, words, offset, a, gamma)
         h = leaky(x, a, m)
         p = jax.nn.sigmoid(h)
     elif cfg.variant == "rpsu":
         h = leaky(x, a, m)
-        p = jax.nn.sigmoid(matmul(jnp.tril(weight), x) + bias[:, None])
+        p = jax.nn.sigmoid(matmul(jnp.tril(weight), x) + _over_time(bias, x.ndim))
     else:  # ipsu: the reset term decays the input itself
-        h = matmul(jnp.tril(weight), x) + bias[:, None]
+        h = matmul(jnp.tril(weight), x) + _over_time(bias, x.ndim)
         return h - gamma * decay(x, a, m), None, x
-    q = _draw(p, words) if cfg.sampled else p
+    q = (_uniforms(x, words, offset) < p).astype(p.dtype) if cfg.sampled else p
     return h - gamma * decay(q, a, m), p, q
 
 
-def _core_fwd(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma, tied):
-    v, p, q = _forward(cfg, x, weight, bias, words, a, _gamma(tied, threshold, gamma))
+def _core_fwd(cfg: _Config, x, threshold, alpha, weight, bias, words, offset, a, gamma, tied):
+    v, p, q = _forward(cfg, x, weight, bias, words, offset, a, _gamma(tied, threshold, gamma))
     s = (v > threshold).astype(x.dtype)
     r = q if cfg.sampled else None
     return (s, v, r), (x, v, p, q, threshold, alpha, weight, bias, a, gamma, tied)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _core(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma, tied):
-    return _core_fwd(cfg, x, threshold, alpha, weight, bias, words, a, gamma, tied)[0]
+def _core(cfg: _Config, x, threshold, alpha, weight, bias, words, offset, a, gamma, tied):
+    return _core_fwd(cfg, x, threshold, alpha, weight, bias, words, offset, a, gamma, tied)[0]
 
 
 def _core_bwd(cfg: _Config, res, cotangents):
@@ -165,13 +181,13 @@ def _core_bwd(cfg: _Config, res, cotangents):
             g_z = -gamma * c * p * (1.0 - p)
             wm = jnp.tril(weight)
             g_x = leaky_t(gv, a, m) + matmul(wm.T, g_z)
-            g_w = jnp.tril(jnp.einsum("tn,jn->tj", g_z, x, precision=jax.lax.Precision.HIGHEST))
-            g_b = jnp.sum(g_z, axis=1)
+            g_w = jnp.tril(_outer(g_z, x))
+            g_b = _neuron_sum(g_z)
         else:
             wm = jnp.tril(weight)
             g_x = matmul(wm.T, gv) - gamma * c
-            g_w = jnp.tril(jnp.einsum("tn,jn->tj", gv, x, precision=jax.lax.Precision.HIGHEST))
-            g_b = jnp.sum(gv, axis=1)
+            g_w = jnp.tril(_outer(gv, x))
+            g_b = _neuron_sum(gv)
     g_theta = -jnp.sum(gv)
     g_theta = jnp.where(tied, g_theta - cq, g_theta)  # tied: theta is also the reset scale
     g_alpha = jnp.sum(g_s * dsdalpha)
@@ -187,29 +203,71 @@ def _core_bwd(cfg: _Config, res, cotangents):
         None,
         None,
         None,
+        None,
     )
 
 
 _core.defvjp(_core_fwd, _core_bwd)
 
 
+def _varying_alike(*arrays: Any) -> tuple[Any, ...]:
+    """Under ``shard_map``, each array cast to every manual axis along which any of them varies
+    (elsewhere, and on a JAX without these types, unchanged).
+
+    The core's cotangents of ``threshold``, ``alpha``, ``weight`` and ``bias`` are sums over this
+    shard's neurons, so they vary along the shard's axes, and JAX requires a custom_vjp cotangent
+    to have its input's type. The cast is free in the compiled program; its transpose is the
+    ``psum`` that adds the shards' parts, as for JAX's own operations on a replicated value.
+    """
+    vary = _cast_to_varying()
+    if vary is None:
+        return arrays
+    vma = [None if a is None else _varying_axes(a) for a in arrays]
+    axes = frozenset().union(*(v for v in vma if v is not None))
+    return tuple(
+        a if v is None or v == axes else vary(a, tuple(sorted(axes - v))) for a, v in zip(arrays, vma, strict=True)
+    )
+
+
+def _varying_axes(a: Any) -> frozenset[str]:
+    """The manual axes along which ``a`` varies (``aval.manual_axis_type.varying`` in JAX 0.10,
+    ``aval.vma`` before)."""
+    aval = jax.typeof(a)
+    mat = getattr(aval, "manual_axis_type", None)
+    return frozenset(mat.varying) if mat is not None else frozenset(getattr(aval, "vma", ()))
+
+
+def _cast_to_varying() -> Any:
+    """``(x, axes) -> x`` varying along ``axes``: ``lax.pcast(..., to="varying")``, or
+    ``lax.pvary`` on older JAX; None where JAX has neither (no varying types to match)."""
+    if not hasattr(jax, "typeof"):
+        return None
+    if hasattr(jax.lax, "pcast"):
+        return lambda x, axes: jax.lax.pcast(x, axes, to="varying")
+    if hasattr(jax.lax, "pvary"):
+        return jax.lax.pvary
+    return None
+
+
 @partial(jax.jit, static_argnums=(0,))
-def _run(cfg: _Config, x, threshold, alpha, weight, bias, words, a, gamma, tied):
-    """Reshape to ``[T, N]``, compute in float32 for half precision, call the custom_vjp core.
-    Returns ``(S, V, R)`` in ``x``'s shape and dtype; ``V`` and ``R`` carry no gradient."""
-    shape, dtype = x.shape, x.dtype
+def _run(cfg: _Config, x, threshold, alpha, weight, bias, words, offset, a, gamma, tied):
+    """Compute in float32 for half precision, call the custom_vjp core. Returns ``(S, V, R)`` in
+    ``x``'s shape and dtype; ``V`` and ``R`` carry no gradient. ``offset`` (uint32, sampled mode)
+    is traced: every ``neuron_offset`` shares one program."""
+    dtype = x.dtype
     cdt = jnp.promote_types(dtype, jnp.float32)
-    x2 = x.reshape(shape[0], -1).astype(cdt)
+    xc = x.astype(cdt)
     thr = jnp.asarray(threshold).astype(cdt)
     alp = jnp.asarray(alpha).astype(cdt)
     w = None if weight is None else weight.astype(cdt)
     b = None if bias is None else bias.astype(cdt)
     a = jnp.asarray(a, cdt)
     gamma = jnp.asarray(gamma, cdt)
-    s, v, r = _core(cfg, x2, thr, alp, w, b, words, a, gamma, jnp.asarray(tied, bool))
+    xc, thr, alp, w, b = _varying_alike(xc, thr, alp, w, b)
+    s, v, r = _core(cfg, xc, thr, alp, w, b, words, offset, a, gamma, jnp.asarray(tied, bool))
     v, r = jax.lax.stop_gradient((v, r))
-    r = None if r is None else r.astype(dtype).reshape(shape)
-    return s.astype(dtype).reshape(shape), v.astype(dtype).reshape(shape), r
+    r = None if r is None else r.astype(dtype)
+    return s.astype(dtype), v.astype(dtype), r
 
 
 # ----------------------------------------------------------------------------- method and call
@@ -246,9 +304,9 @@ def choose_method(variant: str, T: int, num_neurons: int, platform: str) -> str:
 
 
 def _call(variant: str, x: Any, weight: Any, bias: Any, *, method: Any, return_membrane: bool, return_reset: bool,
-          validate: bool, **neuron: Any) -> Any:  # fmt: skip
+          validate: bool, neuron_offset: Any, **neuron: Any) -> Any:  # fmt: skip
     x = arguments.as_array(x)
-    c = arguments.check(variant, x, weight, bias, **neuron)
+    c = arguments.check(variant, x, weight, bias, neuron_offset=neuron_offset, **neuron)
     p = c.params
     if validate:
         if arguments.is_traced(x):
@@ -257,8 +315,6 @@ def _call(variant: str, x: Any, weight: Any, bias: Any, *, method: Any, return_m
                 "(under jit, use jax.experimental.checkify)"
             )
         checks.check_finite(bool(_all_finite(arguments.concrete(x))), "x")
-    if p.sampled and p.n > 2**32:
-        raise ValueError(f"x: sampled reset needs at most 2**32 neurons, got {p.n}")
     if method == "auto":
         method = choose_method(variant, p.T, p.n, jax.default_backend())
     elif method not in METHODS:
@@ -266,7 +322,7 @@ def _call(variant: str, x: Any, weight: Any, bias: Any, *, method: Any, return_m
     if weight is not None:
         weight, bias = jnp.asarray(weight), jnp.asarray(bias)
     cfg = _Config(variant=variant, sampled=p.sampled, method=method)
-    s, v, r = _run(cfg, x, c.threshold, c.surrogate_alpha, weight, bias, c.words, *c.scalars())
+    s, v, r = _run(cfg, x, c.threshold, c.surrogate_alpha, weight, bias, c.words, c.offset, *c.scalars())
     if not (return_membrane or return_reset):
         return s
     return PSUOutput(s, v if return_membrane else None, r if return_reset else None)
@@ -288,6 +344,7 @@ def psu(
     return_membrane: bool = False,
     return_reset: bool = False,
     validate: bool = False,
+    neuron_offset: Any = 0,
 ) -> Any:
     """Parallel Spiking Unit: ``H = A X``, ``P = sigmoid(H)``, ``V = H - gamma B Q``, ``S = [V > theta]``.
 
@@ -307,6 +364,14 @@ def psu(
       return_membrane: also return the membrane ``V``.
       return_reset: also return the drawn ``R`` (sampled mode; ``None`` in expected mode).
       validate: scan ``x`` for NaN/inf first (a pass over the data; needs a concrete ``x``).
+      neuron_offset: the flat index, in the whole call, of this call's first neuron: neuron ``i``
+        draws with the counter ``n = neuron_offset + i`` (SPEC §6), so a call on the part of a
+        batch that starts at flat index ``k`` draws what the whole call draws there. An integer
+        ``>= 0`` with ``neuron_offset + N <= 2**32``, or a traced integer scalar (one compiled
+        program for every value): under ``shard_map`` over the first neuron axis, pass
+        ``lax.axis_index(axis) * local_neurons``. Not needed under ``jax.vmap`` (mapped pieces
+        number themselves as one call) nor under ``jit`` with shardings (global shapes).
+        Expected mode checks it and draws nothing.
 
     Returns:
       the spikes ``S [T, *neuron_shape]`` in ``x.dtype``; with ``return_membrane`` or
@@ -317,7 +382,7 @@ def psu(
     return _call(
         "psu", x, None, None, tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
         reset=reset, seed=seed, method=method, return_membrane=return_membrane, return_reset=return_reset,
-        validate=validate,
+        validate=validate, neuron_offset=neuron_offset,
     )  # fmt: skip
 
 
@@ -336,6 +401,7 @@ def ipsu(
     return_membrane: bool = False,
     return_reset: bool = False,
     validate: bool = False,
+    neuron_offset: Any = 0,
 ) -> Any:
     """Input-aware PSU: ``H = (W ⊙ M) X + b``, ``V = H - gamma B X``, ``S = [V > theta]``.
 
@@ -347,7 +413,7 @@ def ipsu(
     return _call(
         "ipsu", x, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
         reset=reset, seed=seed, method=method, return_membrane=return_membrane, return_reset=return_reset,
-        validate=validate,
+        validate=validate, neuron_offset=neuron_offset,
     )  # fmt: skip
 
 
@@ -366,6 +432,7 @@ def rpsu(
     return_membrane: bool = False,
     return_reset: bool = False,
     validate: bool = False,
+    neuron_offset: Any = 0,
 ) -> Any:
     """Reset-aware PSU: ``H = A X``, ``P = sigmoid((W ⊙ M) X + b)``, ``V = H - gamma B Q``, ``S = [V > theta]``.
 
@@ -374,5 +441,5 @@ def rpsu(
     return _call(
         "rpsu", x, weight, bias, tau=tau, threshold=threshold, reset_scale=reset_scale, surrogate_alpha=surrogate_alpha,
         reset=reset, seed=seed, method=method, return_membrane=return_membrane, return_reset=return_reset,
-        validate=validate,
+        validate=validate, neuron_offset=neuron_offset,
     )  # fmt: skip

@@ -27,7 +27,9 @@ caught under ``jit``.
 
 Sampled reset (``reset="sampled"``, PSU/RPSU): each call draws a fresh JAX key from the module's
 ``rngs`` stream ``"reset"`` (falling back to ``"default"``), or uses the ``seed`` passed to the
-call (an integer seed gives the draws of psu-core bit for bit; a JAX key is used as given).
+call (an integer seed gives the draws of psu-core bit for bit; a JAX key is used as given). A call
+also takes ``neuron_offset`` (:func:`psu_jax.psu`), for a ``shard_map`` shard; in the time-folded
+layout the neurons are those of ``[T, B, ...]``.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ class _Base(nnx.Module):
             raise ValueError(f"x must have shape [(T*B), ...] with T={self.T} (time-folded layout), got {list(shape)}")
         return x.reshape((self.T, shape[0] // self.T) + shape[1:]), shape
 
-    def _call(self, fn, x, learned: tuple[Any, ...], seed: Any, return_membrane: bool):
+    def _call(self, fn, x, learned: tuple[Any, ...], seed: Any, return_membrane: bool, neuron_offset: Any = 0):
         x, folded = self._unfold(jnp.asarray(x))
         out = fn(
             x,
@@ -135,6 +137,7 @@ class _Base(nnx.Module):
             seed=self._seed(seed),
             method=self.method,
             return_membrane=return_membrane,
+            neuron_offset=neuron_offset,
         )
         fold = (lambda a: a) if folded is None else (lambda a: a.reshape(folded))
         if return_membrane:
@@ -147,7 +150,8 @@ class PSU(_Base):
 
     Input ``[T, *neuron_shape]`` (or ``[(T*B), ...]`` with ``time_folded``, which needs ``T``),
     output spikes of the same shape and dtype, or ``PSUOutput(spikes, membrane, None)`` with
-    ``return_membrane=True``. A sampled layer takes ``seed`` per call (else it draws one).
+    ``return_membrane=True``. A sampled layer takes ``seed`` per call (else it draws one) and
+    ``neuron_offset`` (:func:`psu_jax.psu`).
     """
 
     variant = "psu"
@@ -176,8 +180,8 @@ class PSU(_Base):
             method=method, param_dtype=param_dtype, rngs=rngs,
         )  # fmt: skip
 
-    def __call__(self, x: Any, *, seed: Any = None, return_membrane: bool = False):
-        return self._call(psu, x, (), seed, return_membrane)
+    def __call__(self, x: Any, *, seed: Any = None, return_membrane: bool = False, neuron_offset: Any = 0):
+        return self._call(psu, x, (), seed, return_membrane, neuron_offset)
 
 
 class _Learned(_Base):
@@ -266,5 +270,5 @@ class RPSU(_Learned):
             method=method, param_dtype=param_dtype, rngs=rngs,
         )  # fmt: skip
 
-    def __call__(self, x: Any, *, seed: Any = None, return_membrane: bool = False):
-        return self._call(rpsu, x, self._learned(), seed, return_membrane)
+    def __call__(self, x: Any, *, seed: Any = None, return_membrane: bool = False, neuron_offset: Any = 0):
+        return self._call(rpsu, x, self._learned(), seed, return_membrane, neuron_offset)

@@ -150,8 +150,10 @@ def _step_impl(cfg: _StepConfig, state: OnlineState, x_t, threshold, weight, bia
         h = a * (state.h + x)
         p = jax.nn.sigmoid(h if cfg.variant == "psu" else partial_sum)
         if cfg.sampled:
-            u = _random.uniforms_from_words(words, 1, int(np.prod(x.shape, dtype=np.int64)), cdt, t0=t)
-            q = (u.reshape(x.shape) < p).astype(cdt)
+            # x[None] is the data the draw belongs to: under vmap, mapped states number their
+            # neurons as one step on the whole (psu_jax.random).
+            u = _random.uniforms_like(x[None], words, _random.neuron_index(x.shape), cdt, t0=t)[0]
+            q = (u < p).astype(cdt)
             drawn = q
         else:
             q = p
