@@ -58,7 +58,8 @@ class Adapter:
             return a
         if dtype is not None and np.issubdtype(a.dtype, np.floating):
             a = a.astype(dtype)
-        return self._dev().to_target(np.ascontiguousarray(a))
+        # np.require, not np.ascontiguousarray: the latter makes a 0-d array 1-d (a rank-1 x's steps)
+        return self._dev().to_target(np.require(a, requirements="C"))
 
     def _arrays(self, case: dict[str, Any], dtype: str) -> tuple[Any, Any, Any]:
         return self._to(case.get("x"), dtype), self._to(case.get("weight"), dtype), self._to(case.get("bias"), dtype)
@@ -104,7 +105,7 @@ class Adapter:
         x = np.asarray(case["x"], dtype=dtype)
         stepper = self.public_api().OnlineStepper(case["variant"], x.shape[1:], w, b, **_params(case), dtype=dtype)
         host = self._dev().to_host
-        steps = [stepper.step(self._to(x[t])) for t in range(x.shape[0])]
+        steps = [stepper.step(self._to(np.asarray(x[t]))) for t in range(x.shape[0])]  # x[t] of a [T] x is 0-d
         out = {
             "spikes": np.stack([host(s.spikes) for s in steps]),
             "membrane": np.stack([host(s.membrane) for s in steps]),
