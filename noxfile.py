@@ -7,6 +7,7 @@
     nox -s vectors                     regenerate the golden vectors and fail on any difference
     nox -s bench                       the benchmark harness (arguments after --)
     nox -s demo                        the training example on scikit-learn's digits
+    nox -s distributed                 JAX sharding on virtual devices, torch DDP over gloo (in tests too)
     nox -s gpu_check                   on one NVIDIA GPU: unit tests, every CUDA pair, CUDA benchmark
                                        (-- --dry-run: the same on a CPU; python -m gpucheck without nox)
 
@@ -36,6 +37,8 @@ JAX_SPEC = os.environ.get("PSU_JAX_SPEC", "jax>=0.6.0")
 REPORTS = ROOT / "reports"
 # The benchmark's third-party peers, pinned to versions that install beside torch 2.13 (CPU) and jax.
 BENCH_REQUIREMENTS = ("matplotlib>=3.8", "spikingjelly==2.0.0", "snntorch==1.0.0", "spyx==1.0.0")
+# ONNX export of psu-torch modules, checked in onnxruntime (psu-torch's [onnx] extra).
+ONNX_REQUIREMENTS = ("onnx", "onnxscript", "onnxruntime")
 # The training example (digits from scikit-learn, shipped with it: no download).
 DEMO_REQUIREMENTS = ("scikit-learn", "matplotlib>=3.8", "tqdm", "flax>=0.10.7", "optax", "h5py")
 
@@ -121,13 +124,33 @@ def tests(session: nox.Session) -> None:
     cpu_pairs = [p for p in PAIRS if p.on_cpu]
     # torch and the peers: the benchmark harness and its peers are tested too. Triton, so that its
     # interpreter and the ahead-of-time compile for sm_90 check psu-torch's kernels on the CPU.
-    install(session, cpu_pairs, "pytest>=8", TORCH_SPEC, "triton>=3.0", *BENCH_REQUIREMENTS, *DEMO_REQUIREMENTS)
+    install(
+        session, cpu_pairs, "pytest>=8", TORCH_SPEC, "triton>=3.0", *ONNX_REQUIREMENTS, *BENCH_REQUIREMENTS,
+        *DEMO_REQUIREMENTS,
+    )  # fmt: skip
     packages = sorted({CORE, *(p.split("[")[0] for pair in cpu_pairs for p in pair.packages)})
     unit = [f"{p}/tests" for p in packages]
     unit += ["conformance/tests", "benchmarks/tests", "examples/tests", "gpucheck/tests", "tests"]
     session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *unit, *session.posargs)
+    # Its own process: JAX must start with 4 virtual CPU devices (its conftest sets XLA_FLAGS).
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *DISTRIBUTED_JAX)
     for pair in cpu_pairs:
         run_suite(session, pair)
+
+
+#: Sharded JAX on 2 and 4 virtual CPU devices (outputs, gradients and draws equal the single-device
+#: call; no all-gather of the input), and DistributedDataParallel with 2 processes over gloo.
+DISTRIBUTED_JAX = ("packages/psu-jax/tests_distributed",)
+DISTRIBUTED_TORCH = ("examples/tests/test_example_ddp_train.py",)
+
+
+@nox.session
+def distributed(session: nox.Session) -> None:
+    """Scale-out on the CPU: JAX sharding (jit with NamedSharding, shard_map, vmap) on virtual
+    devices and torch DDP with 2 gloo processes; also part of `nox -s tests`."""
+    install(session, [p for p in PAIRS if p.backend in ("torch", "jax") and p.device == "cpu"], "pytest>=8")
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *DISTRIBUTED_JAX, *session.posargs)
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *DISTRIBUTED_TORCH, *session.posargs)
 
 
 @nox.session

@@ -92,6 +92,28 @@ def check_seed(seed: Any) -> int:
     return value
 
 
+#: Threefry counter words are 32 bits wide (SPEC §6): every neuron index must stay below this.
+COUNTER_LIMIT = 2**32
+
+
+def check_neuron_offset(neuron_offset: Any, n_neurons: int) -> int:
+    """``neuron_offset`` (SPEC §6: the flat index of a split call's first neuron in the whole call)
+    is an integer ``>= 0`` with ``neuron_offset + n_neurons <= 2**32``: every counter word
+    ``n + neuron_offset`` must be a 32-bit word. Returns it as an int; ``ValueError`` otherwise."""
+    if isinstance(neuron_offset, bool) or not isinstance(neuron_offset, numbers.Integral):
+        raise ValueError(
+            f"neuron_offset must be an integer >= 0 (the flat index of this call's first neuron in the whole "
+            f"call), got {neuron_offset!r} of type {type(neuron_offset).__name__}"
+        )
+    offset = int(neuron_offset)
+    if offset < 0 or offset + n_neurons > COUNTER_LIMIT:
+        raise ValueError(
+            f"neuron_offset must be >= 0 with neuron_offset + N <= 2**32 (the Threefry counter word "
+            f"n + neuron_offset of each of this call's N = {n_neurons} neurons must be < 2**32), got {offset}"
+        )
+    return offset
+
+
 def check_floating(name: str, dtype: str, is_floating: bool) -> None:
     """Inputs must have a floating dtype (``TypeError``)."""
     if not is_floating:

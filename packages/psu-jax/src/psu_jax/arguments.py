@@ -105,18 +105,7 @@ def check_neuron_offset(neuron_offset: Any, num_neurons: int) -> Any:
     value = concrete(neuron_offset)
     if isinstance(value, (jax.Array, np.ndarray)) and value.shape == () and jnp.issubdtype(value.dtype, jnp.integer):
         value = int(value)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(
-            "neuron_offset must be an integer >= 0 (the flat index of this call's first neuron in the whole "
-            f"call), got {neuron_offset!r} of type {type(neuron_offset).__name__}"
-        )
-    value = int(value)
-    if value < 0 or value + num_neurons > _random.COUNTER_LIMIT:
-        raise ValueError(
-            "neuron_offset must be >= 0 with neuron_offset + N <= 2**32 (the Threefry counter word "
-            f"n + neuron_offset of each of this call's N = {num_neurons} neurons must be < 2**32), got {value}"
-        )
-    return np.uint32(value)
+    return np.uint32(checks.check_neuron_offset(value, num_neurons))
 
 
 def _seed_for_checks(reset: Any, seed: Any) -> Any:

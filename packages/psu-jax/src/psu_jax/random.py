@@ -41,6 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_batching import custom_vmap
 
+from psu_core.checks import COUNTER_LIMIT  # counter words are 32-bit (SPEC §6)
+
 __all__ = [
     "threefry2x32",
     "seed_words",
@@ -52,8 +54,6 @@ __all__ = [
     "COUNTER_LIMIT",
 ]
 
-#: Counter words are 32-bit: every neuron index ``n`` (offset included) must be below this.
-COUNTER_LIMIT = 2**32
 _TWO_POW_M24 = 2.0**-24
 
 

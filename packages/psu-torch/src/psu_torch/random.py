@@ -17,12 +17,12 @@ a whole ``[T, N]`` block of resets with :func:`draw_resets`.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from psu_core import checks
 from psu_core.checks import check_seed
 
 __all__ = ["threefry2x32", "check_neuron_offset", "seed_key", "uniform_rows", "uniforms", "UniformRows", "draw_resets"]
@@ -31,7 +31,6 @@ ROTATIONS = (13, 15, 26, 6, 17, 29, 16, 24)
 KS_PARITY = 0x1BD11BDA
 MASK = 0xFFFFFFFF
 #: Counter words are 32-bit: every neuron index n must be below this.
-COUNTER_LIMIT = 2**32
 UNIFORM_SCALE = 2.0**-24
 # Rows of the [T, N] stream generated per batch: bounds the int64 temporaries to ~8 MiB each.
 _CHUNK_ELEMENTS = 1 << 20
@@ -78,18 +77,7 @@ def check_neuron_offset(neuron_offset: Any, n_neurons: int) -> int:
     counter word ``n = neuron_offset + i`` must be a 32-bit word (SPEC §6). ``ValueError`` otherwise."""
     if isinstance(neuron_offset, torch.SymInt):
         neuron_offset = int(neuron_offset)  # a shape product under torch.compile: its value is fixed
-    if isinstance(neuron_offset, bool) or not isinstance(neuron_offset, numbers.Integral):
-        raise ValueError(
-            f"neuron_offset must be an integer >= 0 (the flat index of this call's first neuron in the whole "
-            f"call), got {neuron_offset!r} of type {type(neuron_offset).__name__}"
-        )
-    offset = int(neuron_offset)
-    if offset < 0 or offset + n_neurons > COUNTER_LIMIT:
-        raise ValueError(
-            f"neuron_offset must be >= 0 with neuron_offset + N <= 2**32 (the Threefry counter word "
-            f"n + neuron_offset of each of this call's N = {n_neurons} neurons must be < 2**32), got {offset}"
-        )
-    return offset
+    return checks.check_neuron_offset(neuron_offset, n_neurons)
 
 
 def seed_key(seed: int) -> tuple[int, int]:
