@@ -60,6 +60,12 @@ class Pair:
         return self.label or f"{self.backend}-{self.device}"
 
     @property
+    def tag(self) -> str:
+        """The backend's nox tag: its name, or for a port behind the exec protocol its label's stem
+        (``js`` for ``js-cpu``)."""
+        return self.label.rsplit("-", 1)[0] if self.backend.startswith("exec:") else self.backend
+
+    @property
     def on_cpu(self) -> bool:
         """Runs on a machine without a GPU (the CPU itself, or a simulator of the GPU)."""
         return self.device == "cpu" or bool(self.env)
@@ -111,7 +117,7 @@ def run_suite(session: nox.Session, pair: Pair, *args: str) -> None:
 
 
 @nox.session(tags=["conformance"])
-@nox.parametrize("pair", [nox.param(p, id=p.id, tags=[p.backend, "cudasim" if p.env else p.device]) for p in PAIRS])
+@nox.parametrize("pair", [nox.param(p, id=p.id, tags=[p.tag, "cudasim" if p.env else p.device]) for p in PAIRS])
 def conformance(session: nox.Session, pair: Pair) -> None:
     """Certify one backend on one device against the golden vectors (arguments go to pytest)."""
     install(session, [pair])
@@ -149,8 +155,9 @@ def distributed(session: nox.Session) -> None:
     """Scale-out on the CPU: JAX sharding (jit with NamedSharding, shard_map, vmap) on virtual
     devices and torch DDP with 2 gloo processes; also part of `nox -s tests`."""
     install(session, [p for p in PAIRS if p.backend in ("torch", "jax") and p.device == "cpu"], "pytest>=8")
-    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *DISTRIBUTED_JAX, *session.posargs)
-    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *DISTRIBUTED_TORCH, *session.posargs)
+    # Arguments go to both runs; a selection (-k) that leaves one of them empty (exit 5) is fine.
+    for tests in (DISTRIBUTED_JAX, DISTRIBUTED_TORCH):
+        session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *tests, *session.posargs, success_codes=[0, 5])
 
 
 @nox.session
@@ -181,8 +188,13 @@ def gpu_check(session: nox.Session) -> None:
     """The GPU check of one NVIDIA GPU in one command (gpucheck/): GPU unit tests, the suite on every
     CUDA pair with PSU_REQUIRE_DEVICE=1, the CUDA benchmark; one summary as JSON and Markdown in
     reports/gpu-check. Without nox (frameworks already installed, no registry): python -m gpucheck."""
-    cuda_pairs = [p for p in PAIRS if p.device == "cuda" and not p.env]
-    install(session, cuda_pairs, "pytest>=8", TORCH_SPEC, "triton>=3.0")
+    # The GPU builds: JAX's CUDA plugin and CuPy for the toolkit at hand (CUDA 13 unless overridden).
+    jax_gpu = os.environ.get("PSU_JAX_SPEC", "jax[cuda13]")
+    cupy = os.environ.get("PSU_CUPY_SPEC", "cupy-cuda13x")
+    session.install(
+        TORCH_SPEC, "triton>=3.0", jax_gpu, "flax>=0.10.7", cupy, "pytest>=8", CORE, SUITE,
+        "./packages/psu-torch", "./packages/psu-jax", "./packages/psu-numba[cuda]",
+    )  # fmt: skip
     session.run("python", "-m", "gpucheck", "--out", str(REPORTS / "gpu-check"), *session.posargs)
 
 

@@ -69,11 +69,22 @@ def _tail(path: Path) -> str:
     return text[-TAIL_CHARS:]
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+#: After a step's timeout: SIGINT first, so that pytest ends its session and the suite still writes
+#: its report (the groups that ran are kept); SIGKILL when it has not stopped this much later.
+GRACE_S = 15
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGINT, GRACE_S), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def run_steps(steps: list[plan.Step], python: str, out: Path, env: dict[str, str]) -> list[dict[str, Any]]:
@@ -83,6 +94,8 @@ def run_steps(steps: list[plan.Step], python: str, out: Path, env: dict[str, str
 
     def start(step: plan.Step) -> tuple[subprocess.Popen, float, Path]:
         log = out / (step.name.split(" (")[0].replace(" ", "-") + ".log")
+        if step.report:  # a report left by an earlier run must never be read as this run's
+            (out / step.report).unlink(missing_ok=True)
         argv = [python, *plan.resolve(step, out)]
         print(f"[gpu-check] start {step.name}: {shlex.join(argv)}", file=sys.stderr, flush=True)
         with open(log, "w") as f:
@@ -118,8 +131,7 @@ def run_steps(steps: list[plan.Step], python: str, out: Path, env: dict[str, str
                 if proc.poll() is None:
                     if time.monotonic() - t0 <= step.timeout_s:
                         continue
-                    _kill(proc)
-                    proc.wait()
+                    _stop(proc)
                     timed_out = True
                 record(step, proc, t0, log, timed_out)
                 running.remove(item)
@@ -138,7 +150,11 @@ def environment(python: str, env: dict[str, str]) -> dict[str, str]:
         info["nvidia-smi"] = (smi.stdout or smi.stderr).strip().replace("\n", "; ")
     except (OSError, subprocess.SubprocessError) as exc:
         info["nvidia-smi"] = f"not available ({type(exc).__name__})"
-    proc = subprocess.run([python, "-c", ENV_PROBE], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    try:
+        proc = subprocess.run([python, "-c", ENV_PROBE], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    except subprocess.TimeoutExpired:
+        info["probe"] = "timed out after 300 s (importing the frameworks hung)"
+        return info | {"python": python}
     try:
         info |= {k: str(v) for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
     except (ValueError, IndexError):
@@ -162,9 +178,13 @@ def install_wheels(python: str, wheels: Path, env: dict[str, str]) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gpucheck", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=ROOT / "reports" / "gpu-check", help="output folder (default reports/gpu-check)")
+    p.add_argument(
+        "--out", type=Path, default=ROOT / "reports" / "gpu-check", help="output folder (default reports/gpu-check)"
+    )
     p.add_argument("--python", default=sys.executable, help="interpreter for every step (default: this one)")
-    p.add_argument("--wheels", type=Path, default=None, help="folder of the project's wheels to install first (no index)")
+    p.add_argument(
+        "--wheels", type=Path, default=None, help="folder of the project's wheels to install first (no index)"
+    )
     p.add_argument("--dry-run", action="store_true", help="the CPU stand-in: interpreter, simulator, CPU pairs, small")
     p.add_argument("--only", default=None, help="comma list of step kinds to run: unit,conformance,bench (default all)")
     return p

@@ -67,7 +67,7 @@ def gpu_plan(*, unit_timeout_s: int = 240, conformance_timeout_s: int = 240, ben
     require = {"PSU_REQUIRE_DEVICE": "1"}
     steps = [
         Step("unit tests", "unit", _pytest(*GPU_PACKAGES_TESTS, "--junitxml", "{out}/unit.xml"),
-             unit_timeout_s, report="unit.xml"),
+             unit_timeout_s, env=require, report="unit.xml"),
     ]  # fmt: skip
     steps += [_conformance(b, "cuda", conformance_timeout_s, require) for b in CUDA_BACKENDS]
     steps.append(

@@ -60,12 +60,25 @@ def bench_part(bench_json: Path) -> dict[str, Any] | None:
     return {k: doc.get(k, []) for k in ("rows", "skipped", "problems")} | {"machine": doc.get("machine", {})}
 
 
+def bench_failures(bench: dict[str, Any] | None) -> list[str]:
+    """Backends the benchmark could not run: a ``prepare`` or a timed call that raised (a compile
+    error, out of memory). Over-budget skips are figures, not failures: they are reported only."""
+    if bench is None:
+        return []
+    out = []
+    for r in bench["rows"]:
+        for phase, why in r.get("skipped", {}).items():
+            if r["kind"] == "backend" and why.startswith(("prepare failed", "raised")):
+                out.append(f"{r['impl']} {r['device']} {r['variant']} T={r['T']} {phase}: {why}")
+    return out
+
+
 def is_ok(summary: dict[str, Any]) -> bool:
     steps_ok = all(s["returncode"] == 0 and not s["timed_out"] for s in summary["steps"])
     conf_ok = all(r.get("group") is not None and r["failed"] == 0 for r in summary["conformance"])
     unit = summary["unit"]
     unit_ok = unit is None or (unit["failures"] == 0 and unit["errors"] == 0)
-    return steps_ok and conf_ok and unit_ok
+    return steps_ok and conf_ok and unit_ok and not bench_failures(summary["bench"])
 
 
 def _ratio(v: Any) -> str:
@@ -84,14 +97,21 @@ def markdown(summary: dict[str, Any]) -> str:
     from benchmarks.report import COLUMNS, table_rows
 
     verdict = "PASS" if summary["ok"] else "FAIL"
-    kind = "dry run on the CPU (interpreter, simulator, CPU pairs: nothing ran on a GPU)" if summary["dry_run"] else "GPU"
+    kind = (
+        "dry run on the CPU (interpreter, simulator, CPU pairs: nothing ran on a GPU)" if summary["dry_run"] else "GPU"
+    )
     out = [f"# psu GPU check: {verdict}", "", f"{summary['created']}, {kind}, {summary['wall_s']:.0f} s in all.", ""]
     out += ["## Environment", ""] + [f"- {k}: {v}" for k, v in summary["environment"].items()] + [""]
     out += ["## Steps", ""]
     out += _md_table(
         ["step", "exit", "wall s", "command"],
         [
-            [s["name"], "timed out" if s["timed_out"] else str(s["returncode"]), f"{s['wall_s']:.0f}", f"`{s['command']}`"]
+            [
+                s["name"],
+                "timed out" if s["timed_out"] else str(s["returncode"]),
+                f"{s['wall_s']:.0f}",
+                f"`{s['command']}`",
+            ]
             for s in summary["steps"]
         ],
     )
@@ -121,6 +141,7 @@ def markdown(summary: dict[str, Any]) -> str:
     else:
         out += [PHASES_NOTE + "; peak MiB: extra memory of one forward+backward call.", ""]
         out += _md_table(list(COLUMNS), table_rows(b["rows"]))
+        out += [f"- FAIL: {f}" for f in bench_failures(b)]
         out += [f"- skipped: {s}" for s in b["skipped"]] + [f"- problem: {p}" for p in b["problems"]]
     failing = [s for s in summary["steps"] if s["returncode"] != 0 or s["timed_out"]]
     if failing:

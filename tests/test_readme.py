@@ -20,10 +20,7 @@ NOX_SESSION = re.compile(r"\bnox\s+-s\s+[\"']?([A-Za-z_][\w-]*)")
 
 def fenced_blocks(text: str) -> list[tuple[str, int, str]]:
     """Every fenced block of ``text`` as ``(info string, first line number of its code, code)``."""
-    return [
-        (m.group(1).strip(), text.count("\n", 0, m.start(2)) + 1, m.group(2))
-        for m in FENCE.finditer(text)
-    ]
+    return [(m.group(1).strip(), text.count("\n", 0, m.start(2)) + 1, m.group(2)) for m in FENCE.finditer(text)]
 
 
 def python_blocks() -> list[tuple[int, str]]:
@@ -46,6 +43,10 @@ def first_line(code: str) -> str:
 
 
 BLOCKS = python_blocks()
+#: The packages a README block may need that a given install lacks (each backend is optional).
+OPTIONAL_MODULES = frozenset(
+    {"torch", "jax", "flax", "optax", "numba", "cupy", "psu_torch", "psu_jax", "psu_numba", "psu_conformance"}
+)
 
 
 def test_readme_has_python_examples():
@@ -60,13 +61,14 @@ def test_every_python_looking_block_is_marked_python():
     assert not odd, f"README code blocks tagged other than 'python' are not executed; retag them: {odd}"
 
 
-@pytest.mark.parametrize(
-    ("line", "code"), BLOCKS, ids=[f"line{line}" for line, _ in BLOCKS]
-)
+@pytest.mark.parametrize(("line", "code"), BLOCKS, ids=[f"line{line}" for line, _ in BLOCKS])
 def test_readme_python_block(line: int, code: str):
     # Each block runs in a fresh namespace: a reader copies one example at a time, so each must
     # stand on its own (its own imports and data), which a shared namespace would not catch.
     missing = [name for name in top_level_imports(code) if importlib.util.find_spec(name) is None]
+    # Only a framework a user may lack is a reason to skip; any other missing module is a typo.
+    unknown = [name for name in missing if name not in OPTIONAL_MODULES]
+    assert not unknown, f"README block at line {line} imports {unknown}, which is no module a user installs"
     if missing:
         pytest.skip(f"README block at line {line} needs {', '.join(missing)} (not installed)")
     namespace = {"__name__": "__readme__"}
@@ -79,7 +81,7 @@ def test_readme_python_block(line: int, code: str):
 
 
 #: A line that another framework writes differently: ``code  # JAX: other code``.
-SWAP = re.compile(r"^(?P<code>\S.*?)\s+# (?P<fw>JAX|PyTorch|Numba): (?P<other>.+)$")
+SWAP = re.compile(r"^(?P<indent>\s*)(?P<code>\S.*?)\s+# (?P<fw>JAX|PyTorch|Numba): (?P<other>.+)$")
 
 
 def swapped(code: str) -> dict[str, str]:
@@ -90,12 +92,12 @@ def swapped(code: str) -> dict[str, str]:
     for i, line in enumerate(lines):
         m = SWAP.match(line)
         if m:
-            out.setdefault(m["fw"], list(lines))[i] = m["other"]
+            out.setdefault(m["fw"], list(lines))[i] = m["indent"] + m["other"]
     for fw, fw_lines in out.items():
         for i, line in enumerate(lines):
             m = SWAP.match(line)
             if m and m["fw"] != fw:
-                fw_lines[i] = m["code"]
+                fw_lines[i] = m["indent"] + m["code"]
     return {fw: "\n".join(v) + "\n" for fw, v in out.items()}
 
 
@@ -125,9 +127,7 @@ def nox_sessions() -> set[str]:
             names.add(node.name)
             if isinstance(dec, ast.Call):
                 names.update(
-                    kw.value.value
-                    for kw in dec.keywords
-                    if kw.arg == "name" and isinstance(kw.value, ast.Constant)
+                    kw.value.value for kw in dec.keywords if kw.arg == "name" and isinstance(kw.value, ast.Constant)
                 )
     return names
 

@@ -30,7 +30,13 @@ MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
 TOP = ("packages", "conformance", "benchmarks", "examples", "gpucheck", "tests", ".ci")
 CITED = re.compile(r"`((?:\.\./)*(?:" + "|".join(re.escape(t) for t in TOP) + r")/[\w./-]+)`")
 #: Outputs that commands write (cited as where to look, not as files in the tree).
-WRITTEN = ("benchmarks/results/", "benchmarks/RESULTS-cuda.md", "reports/", "examples/training_curves.png", "examples/results.json")
+WRITTEN = (
+    "benchmarks/results/",
+    "benchmarks/RESULTS-cuda.md",
+    "reports/",
+    "examples/training_curves.png",
+    "examples/results.json",
+)
 
 
 def tracked(*patterns: str) -> list[Path]:

@@ -56,7 +56,9 @@ def test_a_failing_group_a_missing_report_and_a_bad_exit_each_fail_the_check(tmp
     rows = summary.conformance_rows(good, "torch", "cuda", "why")
     assert _doc(tmp_path, conformance=rows)["ok"]
     doc = _doc(tmp_path, conformance=summary.conformance_rows(bad, "torch", "cuda", "why"))
-    assert not doc["ok"] and "| torch-cuda | forward | 3 | 1 | 0 | 0.5 (forward membrane) | FAIL |" in summary.markdown(doc)
+    assert not doc["ok"] and "| torch-cuda | forward | 3 | 1 | 0 | 0.5 (forward membrane) | FAIL |" in summary.markdown(
+        doc
+    )
     missing = summary.conformance_rows(tmp_path / "none.json", "jax", "cuda", "timed out")
     doc = _doc(tmp_path, conformance=rows + missing)
     assert not doc["ok"] and "| jax-cuda | - | - | - | - | - | FAIL: timed out |" in summary.markdown(doc)
@@ -74,13 +76,49 @@ def test_unit_counts_from_junit(tmp_path: Path) -> None:
     assert summary.unit_counts(tmp_path / "missing.xml") is None
 
 
-def test_a_step_past_its_timeout_is_killed_and_reported(tmp_path: Path) -> None:
-    slow = plan.Step("slow", "unit", ("-c", "import time; print('started', flush=True); time.sleep(60)"), 1)
+def test_a_step_past_its_timeout_is_interrupted_then_killed_and_reported(tmp_path: Path) -> None:
+    # SIGINT first, so that pytest can still write the suite's report; SIGKILL for what ignores it.
+    graceful = "import sys, time\ntry:\n    print('started', flush=True); time.sleep(60)\nexcept KeyboardInterrupt:\n    print('wrote my report', flush=True); sys.exit(2)"
+    stubborn = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)"
     fails = plan.Step("fails", "unit", ("-c", "raise SystemExit(7)"), 30)
-    records = cli.run_steps([slow, fails], sys.executable, tmp_path, {})
-    assert [r["name"] for r in records] == ["slow", "fails"]
-    assert records[0]["timed_out"] and records[0]["wall_s"] < 30 and "started" in records[0]["tail"]
-    assert records[1]["returncode"] == 7 and not records[1]["timed_out"]
+    steps = [
+        plan.Step("graceful", "unit", ("-c", graceful), 1),
+        plan.Step("stubborn", "unit", ("-c", stubborn), 1),
+        fails,
+    ]
+    records = cli.run_steps(steps, sys.executable, tmp_path, {})
+    assert [r["name"] for r in records] == ["graceful", "stubborn", "fails"]
+    assert records[0]["timed_out"] and records[0]["returncode"] == 2 and "wrote my report" in records[0]["tail"]
+    assert records[1]["timed_out"] and records[1]["returncode"] < 0 and records[1]["wall_s"] < 1 + cli.GRACE_S + 10
+    assert records[2]["returncode"] == 7 and not records[2]["timed_out"]
+
+
+def test_a_report_left_by_an_earlier_run_is_never_read(tmp_path: Path) -> None:
+    _conformance_report(tmp_path / "conformance-torch-cuda.json")
+    crashes = plan.Step("conformance torch-cuda", "conformance", ("-c", "raise SystemExit(3)"), 30,
+                        report="conformance-torch-cuda.json", backend="torch", device="cuda")  # fmt: skip
+    cli.run_steps([crashes], sys.executable, tmp_path, {})
+    rows = summary.conformance_rows(tmp_path / crashes.report, "torch", "cuda", "no report (exit 3)")
+    assert rows == [{"backend": "torch", "device": "cuda", "group": None, "error": "no report (exit 3)"}]
+
+
+def test_a_backend_the_benchmark_could_not_run_fails_the_check(tmp_path: Path) -> None:
+    from benchmarks import backends, runner
+    from benchmarks.tests.test_report import FakeAdapter
+
+    class NoMemory(FakeAdapter):
+        name = "no-memory"
+
+        def prepare(self, case, grad_spikes, *, device, dtype):  # type: ignore[no-untyped-def]
+            raise MemoryError("out of memory")
+
+    cfg = runner.Config(variants=["psu"], Ts=[4], total=64, repeats=1, warmup=1, target_repeat_s=1e-4, memory=False)
+    rows, skipped = runner.run(cfg, [backends.from_adapter("no-memory", NoMemory())], progress=lambda m: None)
+    bench = {"rows": rows, "skipped": skipped, "problems": []}
+    doc = _doc(tmp_path, bench=bench)
+    assert not doc["ok"] and "- FAIL: no-memory cpu psu T=4 forward: prepare failed" in summary.markdown(doc)
+    budget = [r | {"skipped": {"fwd+bwd": "one call took 12 s > budget 1 s"}} for r in rows]
+    assert _doc(tmp_path, bench=bench | {"rows": budget})["ok"]  # a figure, reported, not a failure
 
 
 def test_dry_run_end_to_end(tmp_path: Path) -> None:

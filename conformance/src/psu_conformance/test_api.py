@@ -53,7 +53,9 @@ def signature_differences(name: str, obj: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for p in sig.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            out[f"{name}.{p.name}"] = f"takes {'*' if p.kind == p.VAR_POSITIONAL else '**'}{p.name}: SPEC §11 names every parameter"
+            out[f"{name}.{p.name}"] = (
+                f"takes {'*' if p.kind == p.VAR_POSITIONAL else '**'}{p.name}: SPEC §11 names every parameter"
+            )
     expected = api.SIGNATURES[name]
     for e in expected:
         a = actual.get(e.name)

@@ -72,7 +72,7 @@ def test_kernels_compile_on_a_numpy_without_row_stack():
         import sys
         import numpy as np
         import pytest
-        del np.row_stack
+        np.__dict__.pop("row_stack", None)  # already gone on NumPy >= 2.5
         np.__all__ = [n for n in np.__all__ if n != "row_stack"]
         rc = pytest.main(["-q", "-p", "no:cacheprovider", {__file__!r} + "::test_kernels_compile_to_ptx"])
         assert not hasattr(np, "row_stack"), "psu_numba left np.row_stack behind"
@@ -80,6 +80,8 @@ def test_kernels_compile_on_a_numpy_without_row_stack():
         """
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    if proc.returncode == 0 and "2 skipped" in proc.stdout:
+        pytest.skip(f"the PTX compile test it reruns skipped: {proc.stdout.strip().splitlines()[-1]}")
     assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 

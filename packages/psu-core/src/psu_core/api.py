@@ -87,8 +87,12 @@ SIGNATURES: dict[str, tuple[Param, ...]] = {
     "rpsu": _pos("x", "weight", "bias") + NEURON_KEYWORDS + CALL_KEYWORDS,
     "init_state": _pos("variant", "neuron_shape") + (Param("T", default=None),) + PLACEMENT,
     "step": _pos("state", "x_t") + _pos("weight", "bias", default=None) + NEURON_KEYWORDS,
-    "OnlineStepper": _pos("variant", "neuron_shape") + _pos("weight", "bias", default=None) + NEURON_KEYWORDS + PLACEMENT,
+    "OnlineStepper": _pos("variant", "neuron_shape")
+    + _pos("weight", "bias", default=None)
+    + NEURON_KEYWORDS
+    + PLACEMENT,
 }
+
 
 class PSUOutput(NamedTuple):
     """A functional call's outputs, each ``[T, *neuron_shape]`` in the dtype of ``x``; ``None``
