@@ -16,17 +16,40 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 VARIANTS = ("psu", "ipsu", "rpsu")
 RESETS = ("expected", "sampled")
 SAMPLED_VARIANTS = ("psu", "rpsu")
 SEED_LIMIT = 2**64
 
 
-def _real(name: str, value: Any, requirement: str) -> float:
+def scalar_value(name: str, value: Any, requirement: str = "a finite number") -> float:
+    """One scalar rule for every backend (SPEC §8): a scalar parameter is a real number -- a Python
+    ``int``/``float``, a NumPy real scalar, or a **0-d** array or tensor of an integer or floating
+    dtype (NumPy's or the framework's), read with ``float()``. ``bool``, complex values and arrays
+    with any axis (``[1]`` included) are refused with ``ValueError`` naming ``name``."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and not isinstance(value, numbers.Number):
+        dtype = str(getattr(value, "dtype", "")).removeprefix("torch.")
+        if tuple(shape) != ():
+            raise ValueError(
+                f"{name} must be {requirement} (a Python number or a 0-d array), got an array of shape {list(shape)}"
+            )
+        if "bool" in dtype or "complex" in dtype:
+            raise ValueError(f"{name} must be {requirement}, got a 0-d array of dtype {dtype}")
+        try:
+            return float(value)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name} must be {requirement}, got {value!r}") from error
     # bool is an int subclass; a flag passed where a number belongs is a mistake, not 1.0.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be {requirement}, got {value!r} of type {type(value).__name__}")
     return float(value)
+
+
+def _real(name: str, value: Any, requirement: str) -> float:
+    return scalar_value(name, value, requirement)
 
 
 def check_tau(tau: Any) -> float:
@@ -112,6 +135,25 @@ def check_neuron_offset(neuron_offset: Any, n_neurons: int) -> int:
             f"n + neuron_offset of each of this call's N = {n_neurons} neurons must be < 2**32), got {offset}"
         )
     return offset
+
+
+def numpy_is_floating(dtype: Any) -> bool:
+    """True for NumPy's floating dtypes and for ``ml_dtypes.bfloat16`` (kind ``'V'`` to NumPy, but a
+    floating format: SPEC §8 lists it). Backends on NumPy compute a bfloat16 input in float32."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        return False
+    return bool(np.issubdtype(dtype, np.floating)) or dtype.name == "bfloat16"
+
+
+def numpy_compute_dtype(dtype: Any, at_least: Any = np.float32) -> np.dtype:
+    """The dtype a NumPy backend computes a floating ``dtype`` in: ``at_least`` for float16 and
+    bfloat16 (SPEC §9: half precision accumulates in float32), else the dtype itself."""
+    dtype = np.dtype(dtype)
+    if dtype.name in ("float16", "bfloat16"):
+        return np.dtype(at_least)
+    return dtype
 
 
 def check_floating(name: str, dtype: str, is_floating: bool) -> None:
