@@ -234,3 +234,156 @@ def test_surrogate_formula():
     q = math.pi / 2 * 2.0 * 0.5
     assert dv.tolist() == [1.0, 2.0 / (2 * (1 + q * q))]
     assert da.tolist() == [0.0, 0.5 / (2 * (1 + q * q))]
+
+
+# ----------------------------------------------------------------------------- issue 11 rules
+
+
+def exact_sigmoid_derivative(z):
+    """sigma'(z) = exp(-|z|) / (1 + exp(-|z|))^2, each factor without cancellation."""
+    e = math.exp(-abs(z))
+    return e / (1.0 + e) ** 2
+
+
+@pytest.mark.parametrize("z", [20.0, 25.0, 30.0, 33.0, -30.0])
+def test_saturated_reset_probability_gradient_is_accurate(z):
+    """SPEC §5: dP/dz = sigma(z) sigma(-z), not P (1 - P) (1 - P loses digits for |z| >~ 20 even
+    in float64). RPSU with W = 0, b = z: T = 2, one neuron, so dL/db[0] = -gamma c_0 sigma'(z)."""
+    x = np.array([[0.25], [0.5]])
+    w, b = np.zeros((2, 2)), np.full(2, z)
+    G = np.array([[0.0], [1.0]])
+    kw = dict(tau=2.0, threshold=0.1, reset_scale=1.0)
+    f = ref.forward("rpsu", x, w, b, **kw)
+    dsdv, _ = ref.surrogate(f.membrane[1, 0], 0.1, 2.0)
+    want = -1.0 * (0.5 * dsdv) * exact_sigmoid_derivative(z)  # c_0 = a gV_1
+    for g in (ref.vjp("rpsu", x, G, w, b, **kw), ref.vjp_dense("rpsu", x, G, w, b, **kw)):
+        assert g.bias[0] == pytest.approx(want, rel=1e-13, abs=0.0)
+    # PSU: H = z at step 0 (x = 2 z, a = 1/2), the reset path through sigma'(H_0).
+    xp = np.array([[2.0 * z], [0.0]])
+    f = ref.forward("psu", xp, **kw)
+    dsdv, _ = ref.surrogate(f.membrane[1, 0], 0.1, 2.0)
+    # dL/dx_0 = a (gH_0 + a gV_1 ... ): gH_0 = -gamma c_0 sigma'(H_0) (G_0 = 0), e_0 = a (gH_0 + e_1), e_1 = a gH_1
+    gV1 = dsdv
+    e1 = 0.5 * gV1  # gH_1 = gV_1 (c_1 = 0)
+    want = 0.5 * (-1.0 * 0.5 * gV1 * exact_sigmoid_derivative(z) + e1)
+    for g in (ref.vjp("psu", xp, G, **kw), ref.vjp_dense("psu", xp, G, **kw)):
+        assert g.x[0, 0] == pytest.approx(want, rel=1e-13, abs=0.0)
+
+
+def test_bfloat16_inputs_are_accepted_and_computed_in_float64():
+    """SPEC §8: an ml_dtypes bfloat16 array is a floating input, computed like any other (in
+    float64 here) and returned as float64, as float16 is."""
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="NumPy's bfloat16 comes from ml_dtypes")
+    for variant in ("psu", "ipsu", "rpsu"):
+        x, w, b, G = make(variant)
+        bf = lambda a: None if a is None else a.astype(ml_dtypes.bfloat16)  # noqa: E731
+        exact = lambda a: None if a is None else bf(a).astype(np.float64)  # noqa: E731
+        want = ref.forward(variant, exact(x), exact(w), exact(b))
+        for got in (ref.forward(variant, bf(x), bf(w), bf(b)), ref.forward_dense(variant, bf(x), bf(w), bf(b))):
+            assert got.membrane.dtype == np.float64 and got.spikes.dtype == np.float64
+            np.testing.assert_allclose(got.membrane, want.membrane, rtol=1e-12, atol=1e-12)
+        g = ref.vjp(variant, bf(x), bf(G), bf(w), bf(b))
+        np.testing.assert_array_equal(g.x, ref.vjp(variant, exact(x), exact(G), exact(w), exact(b)).x)
+        assert ref.psu(bf(x)).dtype == ref.psu(x.astype(np.float16)).dtype == np.float64
+        state, out = ref.step(ref.init_state(variant, x.shape[1:], T=x.shape[0]), bf(x[0]), bf(w), bf(b))
+        np.testing.assert_array_equal(out.membrane, want.membrane[0])
+
+
+@pytest.mark.parametrize(
+    "value", [2.5, 3, np.float32(2.5), np.float64(2.5), np.int64(3), np.array(2.5), np.array(3, np.int32)]
+)
+def test_numpy_scalars_and_0d_arrays_are_scalars(value):
+    """SPEC §8, the one scalar rule: NumPy real scalars and 0-d arrays are accepted everywhere."""
+    x = np.ones((3, 2))
+    want = ref.forward("psu", x, tau=float(value), threshold=float(value), reset_scale=float(value))
+    got = ref.forward("psu", x, tau=value, threshold=value, reset_scale=value, surrogate_alpha=value)
+    np.testing.assert_array_equal(got.membrane, want.membrane)
+    stepper = ref.OnlineStepper("psu", (2,), tau=value, threshold=value)
+    stepper.step(x[0])
+
+
+@pytest.mark.parametrize("value", [np.array([2.5]), np.array([[2.5]]), True, np.bool_(True), np.array(True), 2.5j])
+@pytest.mark.parametrize("name", ["tau", "threshold", "reset_scale", "surrogate_alpha"])
+def test_scalar_rule_refusals(name, value):
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        ref.forward("psu", np.ones((3, 2)), **{name: value})
+
+
+NONFINITE = [np.nan, np.inf, -np.inf, 1e300, -7.0]
+
+
+def _causal_inputs(variant, T=7, shape=(3, 2)):
+    x, w, b, _ = make(variant, T=T, shape=shape, seed=5)
+    return x, w, b
+
+
+def _same_prefix(a, b, t0):
+    for k in ("spikes", "membrane", "reset_probability", "reset", "uniform"):
+        u, v = getattr(a, k), getattr(b, k)
+        if u is not None:
+            assert np.array_equal(u[:t0], v[:t0], equal_nan=True), k
+
+
+def _online(variant, x, w, b, **kw):
+    state = ref.init_state(variant, x.shape[1:], T=x.shape[0])
+    spikes, membrane = [], []
+    for t in range(x.shape[0]):
+        state, out = ref.step(state, x[t], w, b, **kw)
+        spikes.append(out.spikes)
+        membrane.append(out.membrane)
+    return np.stack(spikes), np.stack(membrane)
+
+
+@pytest.mark.parametrize("value", NONFINITE)
+@pytest.mark.parametrize(
+    "variant,reset,what",
+    [(v, r, what) for v, r in VARIANT_MODES for what in ("x", "weight", "bias") if v != "psu" or what == "x"],
+)
+def test_causal_whatever_the_values(variant, reset, value, what):
+    """SPEC §1/§2 (R1): changing x[t0], W's row t0 (lower triangle) or b[t0] to anything -- NaN,
+    +-inf or a finite value -- leaves every output before t0 identical, in the recurrence, dense
+    and online forms; a non-finite value makes the membrane (IPSU) or P (RPSU, W/b) non-finite at
+    t0; spikes stay 0 or 1; nothing raises."""
+    x, w, b = _causal_inputs(variant)
+    kw = params(reset)
+    t0 = 3
+    x2, w2, b2 = x.copy(), None if w is None else w.copy(), None if b is None else b.copy()
+    if what == "x":
+        x2[t0, 1, 0] = value
+    elif what == "weight":
+        w2[t0, 1] = value  # lower triangle, row t0
+    else:
+        b2[t0] = value
+    for form in (ref.forward, ref.forward_dense):
+        base, got = form(variant, x, w, b, **kw), form(variant, x2, w2, b2, **kw)
+        _same_prefix(base, got, t0)
+        assert np.isin(got.spikes, (0.0, 1.0)).all()
+        if not math.isfinite(value):
+            if what == "x":
+                assert not np.isfinite(got.membrane[t0, 1, 0])
+            elif variant == "ipsu":
+                assert not np.isfinite(got.membrane[t0]).any()
+            elif math.isnan(value):  # RPSU: +-inf in the logit gives P = 1 or 0, NaN gives NaN
+                assert np.isnan(got.reset_probability[t0]).all()
+    s0, v0 = _online(variant, x, w, b, **kw)
+    s1, v1 = _online(variant, x2, w2, b2, **kw)
+    assert np.array_equal(s0[:t0], s1[:t0]) and np.array_equal(v0[:t0], v1[:t0], equal_nan=True)
+    assert np.array_equal(v1, ref.forward(variant, x2, w2, b2, **kw).membrane, equal_nan=True)
+
+
+@pytest.mark.parametrize("variant", ["ipsu", "rpsu"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_upper_triangle_never_matters_even_nan(variant, value):
+    """SPEC §1: the upper triangle of W is ignored whatever it holds, NaN included, in every form;
+    its gradient is zero."""
+    x, w, b = _causal_inputs(variant)
+    G = np.ones_like(x)
+    w2 = w.copy()
+    w2[np.triu_indices_from(w2, 1)] = value
+    for form in (ref.forward, ref.forward_dense):
+        assert np.array_equal(form(variant, x, w, b).membrane, form(variant, x, w2, b).membrane)
+    assert np.array_equal(_online(variant, x, w, b)[1], _online(variant, x, w2, b)[1])
+    for vjp in (ref.vjp, ref.vjp_dense):
+        g, g2 = vjp(variant, x, G, w, b), vjp(variant, x, G, w2, b)
+        np.testing.assert_allclose(g2.x, g.x, rtol=1e-15, atol=0)
+        assert np.array_equal(g.weight, g2.weight) and not np.triu(g2.weight, 1).any()

@@ -29,6 +29,9 @@ from psu_core.api import PSUOutput, StepOutput
 
 VARIANTS = checks.VARIANTS
 HALF_PI = math.pi / 2.0
+#: Non-finite inputs are computed, not refused (SPEC §1: NaN and infinities propagate causally,
+#: nothing raises): IEEE's invalid and overflow results are the answer, not a warning.
+_ieee = np.errstate(invalid="ignore", over="ignore", divide="ignore")
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -59,7 +62,7 @@ def _prepare(
         variant,
         x_shape=x.shape,
         x_dtype=str(x.dtype),
-        x_is_floating=bool(np.issubdtype(x.dtype, np.floating)),
+        x_is_floating=checks.numpy_is_floating(x.dtype),
         tau=tau,
         threshold=threshold,
         reset_scale=reset_scale,
@@ -95,6 +98,15 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+def sigmoid_derivative(z: np.ndarray) -> np.ndarray:
+    """``dP/dz = sigma(z) sigma(-z)`` (SPEC §5), both factors stable sigmoids of the logit ``z``.
+
+    Never ``P (1 - P)`` from a rounded ``P``: for ``z >~ 20`` ``1 - P`` keeps few digits even in
+    float64, while ``sigma(-z)`` keeps all of them.
+    """
+    return sigmoid(z) * sigmoid(-np.asarray(z, dtype=np.float64))
+
+
 def surrogate(v: np.ndarray, threshold: float, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Arctan surrogate (SPEC §4): returns ``(dS/dV, dS/dalpha)`` at membrane ``v``.
 
@@ -119,6 +131,7 @@ class Forward:
     reset_probability: np.ndarray | None  # P (PSU, RPSU)
     reset: np.ndarray | None  # R (sampled mode)
     uniform: np.ndarray | None  # u (sampled mode)
+    logit: np.ndarray | None = None  # z, P = sigma(z): H (PSU), (W⊙M) X + b (RPSU)
 
 
 @dataclass(frozen=True)
@@ -194,8 +207,10 @@ class _Advance:
     reset_probability: np.ndarray | None
     reset: np.ndarray | None
     uniform: np.ndarray | None
+    logit: np.ndarray | None
 
 
+@_ieee
 def _advance(state: OnlineState, x: np.ndarray, w: Any, b: Any, p_: Params) -> _Advance:
     """SPEC §3 for step ``state.t`` with input ``x [N]`` (float64), checked parameters ``p_``."""
     t, a = state.t, p_.decay
@@ -205,10 +220,11 @@ def _advance(state: OnlineState, x: np.ndarray, w: Any, b: Any, p_: Params) -> _
     if p_.variant == "ipsu":
         h = _mix(w, b, history, t)
         q = x
-        prob = None
+        prob = z = None
     else:
         h = a * (state.h + x)
-        prob = sigmoid(_mix(w, b, history, t) if p_.variant == "rpsu" else h)
+        z = _mix(w, b, history, t) if p_.variant == "rpsu" else h
+        prob = sigmoid(z)
         q = prob
     u = draw = None
     if p_.sampled:
@@ -220,14 +236,18 @@ def _advance(state: OnlineState, x: np.ndarray, w: Any, b: Any, p_: Params) -> _
     v = h - p_.gamma * r
     s = (v > p_.threshold).astype(np.float64)
     new = OnlineState(state.variant, state.neuron_shape, state.T, t + 1, h, r, q, history)
-    return _Advance(new, s, v, prob, draw, u)
+    return _Advance(new, s, v, prob, draw, u, z)
 
 
 def _check_step(state: OnlineState, x_t: Any, weight: Any, bias: Any, params: dict[str, Any]):
-    x_t, w, b = np.asarray(x_t), None if weight is None else np.asarray(weight), None if bias is None else np.asarray(bias)
+    x_t, w, b = (
+        np.asarray(x_t),
+        None if weight is None else np.asarray(weight),
+        None if bias is None else np.asarray(bias),
+    )
     p_ = checks.validate_step(
         state.variant, t=state.t, horizon=state.T, neuron_shape=state.neuron_shape, x_shape=x_t.shape,
-        x_dtype=str(x_t.dtype), x_is_floating=bool(np.issubdtype(x_t.dtype, np.floating)),
+        x_dtype=str(x_t.dtype), x_is_floating=checks.numpy_is_floating(x_t.dtype),
         weight_shape=None if w is None else w.shape, bias_shape=None if b is None else b.shape, **params,
     )  # fmt: skip
     cast = lambda a: None if a is None else a.astype(np.float64)  # noqa: E731
@@ -299,6 +319,7 @@ class OnlineStepper:
         return out
 
 
+@_ieee
 def forward(variant: str, x: Any, weight: Any = None, bias: Any = None, **params: Any) -> Forward:
     """Recurrence form (SPEC §3), bit-reproducible: drives :class:`OnlineStepper` over ``x``.
 
@@ -306,7 +327,7 @@ def forward(variant: str, x: Any, weight: Any = None, bias: Any = None, **params
     """
     x2, shape, w, b, p_ = _prepare(variant, x, weight, bias, **params)
     state = init_state(variant, shape[1:], T=shape[0])
-    keys = ("spikes", "membrane", "reset_probability", "reset", "uniform")
+    keys = ("spikes", "membrane", "reset_probability", "reset", "uniform", "logit")
     outs: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for t in range(shape[0]):
         adv = _advance(state, x2[t], w, b, p_)
@@ -409,16 +430,41 @@ def decay_matrices(T: int, tau: float) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return A, B, M
 
 
+def causal_matmul(L: np.ndarray, X: np.ndarray, strict: bool = False) -> np.ndarray:
+    """``L @ X`` for a lower-triangular ``L [T, T]`` (``strict``: zero diagonal too) and ``X [T, N]``,
+    causal whatever ``X`` holds (SPEC §1): row ``t`` depends on rows ``0..t`` (``0..t-1``) of ``X``
+    only, even where a later row is NaN or infinite (a plain matmul gives ``0 * NaN = NaN`` above
+    the diagonal).
+
+    ``X - Xf`` (``Xf``: ``X`` with its non-finite values set to 0) is exactly 0 where ``X`` is
+    finite and non-finite elsewhere, so its running sum adds +0 to every row before the first
+    non-finite one and makes the rest non-finite; ``strict`` shifts the sum down one row.
+    """
+    finite = np.where(np.isfinite(X), X, 0.0)
+    with np.errstate(invalid="ignore"):
+        carry = np.cumsum(X - finite, axis=0)
+        if strict:
+            carry = np.concatenate([np.zeros_like(carry[:1]), carry[:-1]])
+        return L @ finite + carry
+
+
+def masked(w: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``W ⊙ M`` as a selection, never a product: the upper triangle is 0 even where W is NaN."""
+    return np.where(M > 0, w, 0.0)
+
+
 def _dense_parts(x2: np.ndarray, w, b, p_: Params) -> dict[str, np.ndarray | None]:
     T = x2.shape[0]
     A, B, M = decay_matrices(T, p_.tau)
+    WM = None if w is None else masked(w, M)
+    Z = None
     if p_.variant == "ipsu":
-        H = (w * M) @ x2 + b[:, None]
+        H = causal_matmul(WM, x2) + b[:, None]
         P = None
         Q = x2
     else:
-        H = A @ x2
-        Z = H if p_.variant == "psu" else (w * M) @ x2 + b[:, None]
+        H = causal_matmul(A, x2)
+        Z = H if p_.variant == "psu" else causal_matmul(WM, x2) + b[:, None]
         P = sigmoid(Z)
         Q = P
     u = R = None
@@ -426,10 +472,12 @@ def _dense_parts(x2: np.ndarray, w, b, p_: Params) -> dict[str, np.ndarray | Non
         u = rng.uniforms(p_.seed, x2.shape)  # type: ignore[arg-type]
         R = (u < P).astype(np.float64)
         Q = R
-    V = H - p_.gamma * (B @ Q)
-    return {"A": A, "B": B, "M": M, "H": H, "P": P, "Q": Q, "V": V, "R": R, "u": u}
+    with np.errstate(invalid="ignore"):  # inf - inf where an input is infinite: NaN, as specified
+        V = H - p_.gamma * causal_matmul(B, Q, strict=True)
+    return {"A": A, "B": B, "M": M, "WM": WM, "H": H, "Z": Z, "P": P, "Q": Q, "V": V, "R": R, "u": u}
 
 
+@_ieee
 def forward_dense(variant: str, x: Any, weight: Any = None, bias: Any = None, **params: Any) -> Forward:
     """Matrix form (SPEC §2): ``H = A X`` (or ``(W⊙M) X + b``), ``V = H - gamma B Q``."""
     x2, shape, w, b, p_ = _prepare(variant, x, weight, bias, **params)
@@ -442,6 +490,7 @@ def forward_dense(variant: str, x: Any, weight: Any = None, bias: Any = None, **
         reset_probability=back(d["P"]),
         reset=back(d["R"]),
         uniform=back(d["u"]),
+        logit=back(d["Z"]),
     )
 
 
@@ -452,6 +501,7 @@ def _fsum_rows(m: np.ndarray) -> np.ndarray:
     return np.array([math.fsum(row.tolist()) for row in m])
 
 
+@_ieee
 def vjp(variant: str, x: Any, grad_spikes: Any, weight: Any = None, bias: Any = None, **params: Any) -> Gradients:
     """Analytic VJP of SPEC §5 in reverse-time recurrences. ``grad_spikes`` is ``[T, ...]`` like x."""
     x2, shape, w, b, p_ = _prepare(variant, x, weight, bias, **params)
@@ -513,39 +563,40 @@ def vjp(variant: str, x: Any, grad_spikes: Any, weight: Any = None, bias: Any = 
         return dW, _fsum_rows(g)
 
     dW = db = None
+    if variant != "ipsu":
+        dP = sigmoid_derivative(fwd.logit.reshape(x2.shape))  # type: ignore[union-attr]
     if variant == "psu":
-        P = fwd.reset_probability.reshape(x2.shape)  # type: ignore[union-attr]
-        gH = gV - gamma * c * P * (1.0 - P)
+        gH = gV - gamma * c * dP
         dX = leaky_transpose(gH)
     elif variant == "ipsu":
         dX = masked_transpose(gV) - gamma * c
         dW, db = outer_masked(gV)
     else:
-        P = fwd.reset_probability.reshape(x2.shape)  # type: ignore[union-attr]
-        gZ = -gamma * c * P * (1.0 - P)
+        gZ = -gamma * c * dP
         dX = leaky_transpose(gV) + masked_transpose(gZ)
         dW, db = outer_masked(gZ)
     return Gradients(x=dX.reshape(shape), weight=dW, bias=db, threshold=d_theta, surrogate_alpha=d_alpha)
 
 
+@_ieee
 def vjp_dense(variant: str, x: Any, grad_spikes: Any, weight: Any = None, bias: Any = None, **params: Any) -> Gradients:
     """The same VJP in the matrix form of SPEC §5 (NumPy matmuls), to check :func:`vjp`."""
     x2, shape, w, b, p_ = _prepare(variant, x, weight, bias, **params)
     G = np.asarray(grad_spikes, dtype=np.float64).reshape(x2.shape)
     d = _dense_parts(x2, w, b, p_)
-    A, B, M, P, Q, V = d["A"], d["B"], d["M"], d["P"], d["Q"], d["V"]
+    A, B, M, WM, Q, V = d["A"], d["B"], d["M"], d["WM"], d["Q"], d["V"]
     gamma = p_.gamma
     dSdV, dSdalpha = surrogate(V, p_.threshold, p_.surrogate_alpha)
     gV = G * dSdV
     dW = db = None
     if variant == "psu":
-        dX = A.T @ (gV - gamma * (B.T @ gV) * P * (1 - P))
+        dX = A.T @ (gV - gamma * (B.T @ gV) * sigmoid_derivative(d["Z"]))
     elif variant == "ipsu":
-        dX = (w * M).T @ gV - gamma * B.T @ gV
+        dX = WM.T @ gV - gamma * B.T @ gV
         dW, db = (gV @ x2.T) * M, gV.sum(axis=1)
     else:
-        gZ = -gamma * (B.T @ gV) * P * (1 - P)
-        dX = A.T @ gV + (w * M).T @ gZ
+        gZ = -gamma * (B.T @ gV) * sigmoid_derivative(d["Z"])
+        dX = A.T @ gV + WM.T @ gZ
         dW, db = (gZ @ x2.T) * M, gZ.sum(axis=1)
     d_theta = -gV.sum() - (float((gV * (B @ Q)).sum()) if p_.tied else 0.0)
     return Gradients(
