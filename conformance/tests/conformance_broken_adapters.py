@@ -250,3 +250,172 @@ class HalfFireAtThreshold(HalfReference):
 
 def half_fire_at_threshold() -> HalfFireAtThreshold:
     return HalfFireAtThreshold()
+
+
+# ----------------------------------------------------------------------------- issue 11: causality, fuzz
+
+
+class DenseForward(ReferenceAdapter):
+    """The literal matrix form ``H = A X``, ``V = H - gamma B Q`` (``W ⊙ M`` written ``W * M``): a
+    NaN or infinity at a later step reaches every earlier one through ``0 * NaN`` above A's
+    diagonal, and NaN above W's diagonal reaches everything."""
+
+    name = "dense-forward"
+
+    def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        from psu_core import reference, rng
+
+        x = np.asarray(case["x"], dtype=np.float64)
+        T = x.shape[0]
+        x2 = x.reshape(T, -1)
+        A, B, M = reference.decay_matrices(T, case["tau"])
+        w, b = case.get("weight"), case.get("bias")
+        if case["variant"] == "ipsu":
+            H = (w * M) @ x2 + b[:, None]
+            Q = P = x2
+        else:
+            H = A @ x2
+            P = reference.sigmoid(H if case["variant"] == "psu" else (w * M) @ x2 + b[:, None])
+            Q = P
+        result = {}
+        if case["reset"] == "sampled":
+            Q = (rng.uniforms(case["seed"], x2.shape) < P).astype(np.float64)
+            result["reset"] = Q.reshape(x.shape)
+        gamma = case["threshold"] if case["reset_scale"] is None else case["reset_scale"]
+        V = H - gamma * (B @ Q)
+        return {**result, "spikes": (V > case["threshold"]).astype(np.float64).reshape(x.shape),
+                "membrane": V.reshape(x.shape)}  # fmt: skip
+
+
+class MaskByProduct(DenseForward):
+    """IPSU/RPSU mask W with ``W * M`` (NaN above the diagonal stays NaN: ``NaN * 0``); PSU is the
+    reference's recurrence."""
+
+    name = "mask-by-product"
+
+    def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        if case["variant"] == "psu":
+            return ReferenceAdapter.forward(self, case, device=device, dtype=dtype)
+        return super().forward(case, device=device, dtype=dtype)
+
+
+def _psu_float32(case: dict[str, Any], exact_decay: bool) -> dict[str, np.ndarray]:
+    """PSU, expected reset, in float32: ``h = a (h + x)``, ``r = a (r + P)``, ``V = h - gamma r``.
+    ``exact_decay`` rounds each product with ``a = 1/tau`` once from float64 (what
+    ``fma(s, a_hi, s * a_lo)`` gives, issue 11 R2); without it ``a`` is one float32, whose rounding
+    multiplies T times."""
+    f = np.float32
+    a64 = 1.0 / case["tau"]
+    a32 = f(a64)
+
+    def decay(s: np.ndarray) -> np.ndarray:
+        return (s.astype(np.float64) * a64).astype(f) if exact_decay else s * a32
+
+    theta = f(case["threshold"])
+    gamma = theta if case["reset_scale"] is None else f(case["reset_scale"])
+    x = np.asarray(case["x"], dtype=f)
+    h = np.zeros(x.shape[1:], f)
+    r = np.zeros(x.shape[1:], f)
+    p = np.zeros(x.shape[1:], f)
+    V = np.empty_like(x)
+    for t in range(x.shape[0]):
+        h = decay(h + x[t])
+        if t > 0:
+            r = decay(r + p)
+        e = np.exp(-np.abs(h))
+        p = np.where(h >= 0, f(1) / (f(1) + e), e / (f(1) + e)).astype(f)
+        V[t] = h - gamma * r
+    return {"spikes": (V > theta).astype(f), "membrane": V}
+
+
+class Float32Decay(ReferenceAdapter):
+    """Offers float32: PSU with expected reset computed in float32, each decay product rounded once
+    (honest); everything else the reference's, rounded to float32."""
+
+    name = "float32-decay"
+    exact_decay = True
+
+    def dtypes(self, device: str) -> list[str]:
+        return ["float32"]
+
+    def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        if case["variant"] == "psu" and case["reset"] == "expected":
+            return _psu_float32(case, self.exact_decay)
+        return super().forward(case, device=device, dtype=dtype)
+
+
+class DriftingDecay(Float32Decay):
+    """The float32 PSU above with ``a = 1/tau`` one float32, multiplied T times (issue 11, item 2)."""
+
+    name = "drifting-decay"
+    exact_decay = False
+
+
+class FlippedThreshold(ReferenceAdapter):
+    """Fires where ``V < theta`` (the comparison the wrong way round)."""
+
+    name = "flipped-threshold"
+
+    def forward(self, case: dict[str, Any], *, device: str, dtype: str) -> dict[str, np.ndarray]:
+        out = super().forward(case, device=device, dtype=dtype)
+        return {**out, "spikes": (out["membrane"] < case["threshold"]).astype(np.float64)}
+
+
+def dense_forward() -> DenseForward:
+    return DenseForward()
+
+
+def mask_by_product() -> MaskByProduct:
+    return MaskByProduct()
+
+
+def float32_decay() -> Float32Decay:
+    return Float32Decay()
+
+
+def drifting_decay() -> DriftingDecay:
+    return DriftingDecay()
+
+
+def flipped_threshold() -> FlippedThreshold:
+    return FlippedThreshold()
+
+
+class RoundedResetDerivative(Float32Decay):
+    """RPSU's VJP with ``P' = P (1 - P)`` from P rounded to float32 (issue 11, item 3): the
+    reference's gradients, corrected by what the rounded derivative changes in them."""
+
+    name = "rounded-reset-derivative"
+
+    def vjp(self, case: dict[str, Any], grad_spikes: np.ndarray, *, device: str, dtype: str) -> dict[str, Any]:
+        from psu_core import reference
+
+        g = super().vjp(case, grad_spikes, device=device, dtype=dtype)
+        if case["variant"] != "rpsu":
+            return g
+        params = {k: case[k] for k in ("tau", "threshold", "reset_scale", "surrogate_alpha", "reset", "seed")}
+        fwd = reference.forward("rpsu", case["x"], case["weight"], case["bias"], **params)
+        T = case["x"].shape[0]
+        x2 = case["x"].reshape(T, -1)
+        P = fwd.reset_probability.reshape(T, -1)
+        p32 = P.astype(np.float32)
+        wrong = (p32 * (np.float32(1) - p32)).astype(np.float64) - P * (1.0 - P)
+        ds_dv, _ = reference.surrogate(fwd.membrane.reshape(T, -1), case["threshold"], case["surrogate_alpha"])
+        gv = grad_spikes.reshape(T, -1) * ds_dv
+        a = 1.0 / case["tau"]
+        c = np.zeros_like(gv)  # B^T gV
+        for j in range(T - 2, -1, -1):
+            c[j] = a * (c[j + 1] + gv[j + 1])
+        gamma = case["threshold"] if case["reset_scale"] is None else case["reset_scale"]
+        dz = -gamma * c * wrong
+        wm = np.tril(case["weight"])
+        return {
+            **g,
+            "x": g["x"] + (wm.T @ dz).reshape(case["x"].shape),
+            "weight": g["weight"] + np.tril(dz @ x2.T),
+            "bias": g["bias"] + dz.sum(axis=1),
+        }
+
+
+def rounded_reset_derivative() -> RoundedResetDerivative:
+    return RoundedResetDerivative()

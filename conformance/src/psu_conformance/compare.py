@@ -245,6 +245,12 @@ class Checker:
             ),
         )
 
+    def require(self, what: str, ok: bool, message: str) -> None:
+        """A condition without a ratio (a value that must be non-finite, 0 or 1): fails with
+        ``message`` (prefixed with ``what`` and the case) when ``ok`` is false."""
+        if not ok:
+            self._finish(what, Comparison(False, None, f"{_header(what, self.label)}: {message}"))
+
     def membrane(self, what: str, actual: Any, expected: Any) -> float | None:
         return self._finish(what, compare_close(what, actual, expected, self.tolerances.membrane, case=self.label))
 

@@ -114,6 +114,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="where to write the JSON matrix (default psu-conformance-<backend>-<device>.json)",
     )
+    group.addoption(
+        "--psu-fuzz-seconds",
+        metavar="N",
+        type=float,
+        default=40.0,
+        help="time budget of the fuzz group on this backend, shared by its tests (default 40; no new case "
+        "starts after it)",
+    )
+    group.addoption(
+        "--psu-fuzz-examples",
+        metavar="N",
+        type=int,
+        default=400,
+        help="most cases per fuzz test (default 400); raise both for a long run",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 #: The groups, in report order; each is one module ``psu_conformance/test_<group>.py``.
-GROUPS = ("api", "rng", "forward", "gradients", "sampled", "online", "bad_input", "determinism")
+GROUPS = ("api", "rng", "forward", "gradients", "sampled", "online", "bad_input", "determinism", "causality", "fuzz")
 #: Name of the ``user_properties`` entry tests use for error ratios.
 RATIO_PROPERTY = "psu_error_ratio"
 #: Name of the ``user_properties`` entry that holds a test's group.
