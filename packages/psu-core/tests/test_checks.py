@@ -25,7 +25,16 @@ def call(variant="psu", **changes):
 
 def test_good_calls_return_the_checked_params():
     p = call()
-    assert (p.T, p.neuron_shape, p.n, p.decay, p.gamma, p.tied, p.sampled, p.key) == (4, (3,), 3, 0.5, 1.0, True, False, (0, 0))
+    assert (p.T, p.neuron_shape, p.n, p.decay, p.gamma, p.tied, p.sampled, p.key) == (
+        4,
+        (3,),
+        3,
+        0.5,
+        1.0,
+        True,
+        False,
+        (0, 0),
+    )
     p = call("rpsu", weight_shape=(4, 4), bias_shape=(4,), reset="sampled", seed=2**64 - 1, threshold=0.5)
     assert p.T == 4 and p.sampled and p.key == (0xFFFFFFFF, 0xFFFFFFFF) and p.gamma == 0.5
     p = call(reset_scale=0.0, tau=1.0001, seed=5)
@@ -47,7 +56,9 @@ def test_validate_step():
         validate_step("ipsu", **{**good, "t": 3})
     with pytest.raises(ValueError, match="weight must have shape"):
         validate_step("ipsu", **{**good, "weight_shape": (2, 2)})
-    assert validate_step("psu", **{**good, "horizon": None, "t": 10**6, "weight_shape": None, "bias_shape": None}).T == 1
+    assert (
+        validate_step("psu", **{**good, "horizon": None, "t": 10**6, "weight_shape": None, "bias_shape": None}).T == 1
+    )
 
 
 BAD = [

@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 
 from psu_core import reference, rng
-from psu_core.tolerances import DRAW_MARGIN, MEMBRANE_MARGIN, for_dtype
-from psu_core.vectors import DATA_DIR, load_bad_input, load_cases, load_rng, load_statistics
+from psu_core.tolerances import DRAW_MARGIN, MEMBRANE_MARGIN, error_ratio, for_dtype
+from psu_core.vectors import CASE_FILES, DATA_DIR, load_bad_input, load_cases, load_rng, load_statistics
 from psu_core.vectors.__main__ import main, verify
 from psu_core.vectors.generate import DRAW_PIN, dumps, first_seed_with_half_draw
 
 CASES = load_cases()
 PINNED = [c for c in CASES if c.pins]
+#: The robustness cases (issue 11, after the pins): non-dyadic tau over long T, saturated P.
+DECAY = [c for c in CASES if c.id.endswith("-decay")]
+SATURATED = [c for c in CASES if c.id.endswith("-saturated")]
 
 
 def test_verify_passes_on_the_shipped_vectors():
@@ -89,11 +92,14 @@ def test_coverage():
     }
     for variant in ("psu", "ipsu", "rpsu"):
         cs = [c for c in CASES if c.variant == variant]
-        assert {c.T for c in cs} == {1, 2, 3, 4, 8, 16, 64, 256}
+        assert {c.T for c in cs} == {1, 2, 3, 4, 8, 16, 64, 256} | (
+            {512, 1024, 4096} if variant == "psu" else {128, 512}
+        )
         assert {(c.threshold, c.preset) for c in cs} == {
             (t, p) for t in (1.0, 0.5) for p in ("tied", "free", "reference")
         }
-        assert {c.tau for c in cs} == {2.0, 3.0, 4.0}  # 3: a = 1/3 is not a power of two
+        # 3, 1.0001, 1.7, 37: a = 1/tau is not a power of two (SPEC §9)
+        assert {c.tau for c in cs} == {2.0, 3.0, 4.0, 1.0001, 1.7, 37.0}
         assert {c.x.ndim - 1 for c in cs} == {0, 1, 2, 3, 4}  # 0: a rank-1 x, [T]
     seeds = {c.seed for c in CASES if c.reset == "sampled"}
     assert len(seeds) >= 4 and min(seeds) == 0 and max(seeds) == 2**64 - 1  # the high key word is exercised
@@ -166,12 +172,14 @@ def _dtype(name: str):
     return np.dtype(name)
 
 
-def recurrence_in(case, dtype, *, reverse=False, fire_at_threshold=False, reset_at_probability=False):
+def recurrence_in(case, dtype, *, reverse=False, fire_at_threshold=False, reset_at_probability=False, decay_once=False):
     """SPEC §3 with every operation rounded to ``dtype`` (NumPy's float16 and ml_dtypes' bfloat16
     round each operation), written here apart from the reference. The mix ``sum_j W[t, j] x_j`` is
     summed in ascending ``j``, or descending with ``reverse``. ``fire_at_threshold`` (``V >= theta``)
     and ``reset_at_probability`` (``u <= P``) are the two wrong ports the pins exist to catch.
-    Returns V, S, P, R as float64 ``[T, N]`` (P, R: None where undefined)."""
+    The decay multiplies by ``a`` rounded to ``dtype`` (the drift of SPEC §9), or with
+    ``decay_once`` rounds the exact product ``y * (1/tau)`` once (what ``fma(y, a_hi, y a_lo)`` or
+    a float64 state gives). Returns V, S, P, R as float64 ``[T, N]`` (P, R: None where undefined)."""
     T = case.T
     cast = lambda v: np.asarray(v, dtype=np.float64).astype(dtype)  # noqa: E731
     x = cast(case.x.reshape(T, -1))
@@ -180,12 +188,16 @@ def recurrence_in(case, dtype, *, reverse=False, fire_at_threshold=False, reset_
     a, theta = cast(1.0 / case.tau), cast(case.threshold)
     gamma = cast(case.threshold if case.reset_scale is None else case.reset_scale)
     one = cast(1.0)
+    if decay_once:
+        decay = lambda y: cast(np.asarray(y, dtype=np.float64) * (1.0 / case.tau))  # noqa: E731
+    else:
+        decay = lambda y: a * y  # noqa: E731
     u = rng.uniforms(case.seed, x.shape) if case.reset == "sampled" else None  # exact in float32 and float64
     h = r = q = cast(np.zeros(x.shape[1]))
     out = {k: [] for k in "VSPR"}
     for t in range(T):
         if t > 0:
-            r = a * (r + q)
+            r = decay(r + q)
         if case.variant != "psu":
             order = range(t, -1, -1) if reverse else range(t + 1)
             mix = None
@@ -195,7 +207,7 @@ def recurrence_in(case, dtype, *, reverse=False, fire_at_threshold=False, reset_
         if case.variant == "ipsu":
             h, q = mix, x[t]
         else:
-            h = a * (h + x[t])
+            h = decay(h + x[t])
             z = mix if case.variant == "rpsu" else h
             e = np.exp(-np.abs(z))
             q = p = np.where(z >= 0, one / (one + e), e / (one + e)).astype(dtype)
@@ -268,9 +280,80 @@ def test_dense_form_reproduces_the_vectors(case):
 
 
 def test_spike_rates_are_neither_silent_nor_saturated_overall():
-    rates = [c.expected["spikes"].mean() for c in CASES if c.T >= 8]
+    """The grid's cases (the robustness cases are there for their numerics: a membrane that grows
+    for 4096 steps fires throughout, one whose resets pile up never does)."""
+    rates = [c.expected["spikes"].mean() for c in CASES if c.T >= 8 and c not in DECAY + SATURATED]
     assert 0.2 < np.mean(rates) < 0.8
     assert min(rates) > 0.0 and max(rates) < 1.0
+
+
+# ----------------------------------------------------------------------------- robustness cases (issue 11)
+
+
+def test_robustness_cases_cover_every_file():
+    """SPEC §10: per file, tau 1.0001, 1.7 and 37 (T up to 4096 for PSU, 512 for IPSU/RPSU) on at
+    most 3 neurons; saturated reset probabilities in PSU expected and both RPSU files."""
+    for stem in CASE_FILES:
+        variant, reset = stem.split("-")
+        mine = [c for c in DECAY if (c.variant, c.reset) == (variant, reset)]
+        assert sorted(c.tau for c in mine) == [1.0001, 1.7, 37.0], stem
+        assert max(c.T for c in mine) == (4096 if variant == "psu" else 512), stem
+        assert all(c.x[0].size <= 3 for c in mine), stem
+    assert {(c.variant, c.reset) for c in SATURATED} == {("psu", "expected"), ("rpsu", "expected"), ("rpsu", "sampled")}
+    for c in SATURATED:  # logits of magnitude 9 and more at most steps
+        z = reference.forward(c.variant, c.x, c.weight, c.bias, **c.params()).logit
+        assert (np.abs(z) >= 9).mean() > 0.5, c.id
+
+
+@pytest.mark.parametrize("case", DECAY, ids=lambda c: c.id)
+def test_a_float32_decay_rounded_once_passes_the_long_cases(case):
+    """SPEC §9 (R2): a float32 recurrence whose decay rounds ``y * (1/tau)`` once per step (fma of
+    a_hi and a_lo, or a float64 state) stays within the float32 membrane tolerance on every
+    robustness case, with room to spare, and gives the golden spikes."""
+    got = recurrence_in(case, np.float32, decay_once=True)
+    want = case.expected["membrane"].reshape(case.T, -1)
+    assert error_ratio(got.V, want, for_dtype("float32").membrane) < 0.75
+    assert np.array_equal(got.S, case.expected["spikes"].reshape(case.T, -1))
+
+
+def test_a_float32_decay_multiplying_a_rounded_a_fails_the_long_cases():
+    """The drift of issue 11: multiplying by float32(1/tau) at every step compounds its rounding
+    T times, beyond the float32 tolerance on the PSU cases of T = 4096 and the IPSU case of
+    T = 512 with tau = 1.0001 (the vectors catch it)."""
+    tol = for_dtype("float32").membrane
+    ratios = {
+        c.id: error_ratio(recurrence_in(c, np.float32).V, c.expected["membrane"].reshape(c.T, -1), tol)
+        for c in DECAY
+        if c.tau == 1.0001 and c.variant != "rpsu"
+    }
+    assert min(ratios.values()) > 1.4, ratios
+
+
+def _float32_sigmoid_derivative(naive):
+    f32 = np.float32
+
+    def derivative(z):
+        p = reference.sigmoid(z).astype(f32)
+        if naive:  # P (1 - P) from a float32 P: 1 - P keeps few digits near 1
+            return (p * (f32(1.0) - p)).astype(np.float64)
+        return (p * reference.sigmoid(-np.asarray(z)).astype(f32)).astype(np.float64)
+
+    return derivative
+
+
+@pytest.mark.parametrize("case", [c for c in SATURATED if c.variant == "rpsu"], ids=lambda c: c.id)
+def test_saturated_cases_catch_a_float32_p_times_one_minus_p(case, monkeypatch):
+    """SPEC §5 (R3): with dP/dz in float32 (the rest exact), sigma(z) sigma(-z) keeps dL/dW and
+    dL/db within the float32 gradient tolerance; P (1 - P) from a float32 P misses it."""
+    tol = for_dtype("float32").gradient
+
+    def worst(naive):
+        monkeypatch.setattr(reference, "sigmoid_derivative", _float32_sigmoid_derivative(naive))
+        g = reference.vjp(case.variant, case.x, case.grad_spikes, case.weight, case.bias, **case.params())
+        return max(error_ratio(getattr(g, k), case.gradients[k], tol) for k in ("weight", "bias"))
+
+    assert worst(naive=False) < 0.1
+    assert worst(naive=True) > 2.0
 
 
 def test_rng_file():

@@ -74,6 +74,16 @@ class Spec:
     script: tuple[tuple[int, int, str], ...] = ()
     bias_at: tuple[tuple[int, float], ...] = ()
     tag: str = ""
+    #: Robustness cases (:func:`robustness_plan`): ``x`` ~ Normal(mean, sd) instead of the grid's
+    #: draw; a banded ``W`` (``band`` > 0: the diagonal and ``band`` steps below it, and the first
+    #: superdiagonal as the upper triangle to ignore); ``grad_spikes`` ~ Normal(mean, sd);
+    #: ``saturate = (lo, hi)``: logits of magnitude in ``[lo, hi]`` (PSU: H, RPSU: the bias).
+    x_draw: tuple[float, float] | None = None
+    band: int = 0
+    grad_draw: tuple[float, float] = (0.0, 1.0)
+    saturate: tuple[float, float] | None = None
+    #: ``grad_spikes`` is 0 outside steps ``[start, stop)`` (keeps a long case's dL/dW small).
+    grad_steps: tuple[int, int] | None = None
 
     @property
     def reset_scale(self) -> float | None:
@@ -189,6 +199,60 @@ def extra_plan() -> Iterator[Spec]:
         yield pins[stem]
 
 
+#: The robustness cases (issue 11) come from their own generator, after the pin cases.
+ROBUST_ROOT_SEED = 20261130
+#: Time constants that are not powers of two: a = 1/tau is rounded in float32 (SPEC §9). 1.0001:
+#: a within 1e-4 of 1, the decay that a float32 recurrence multiplying a rounded ``a`` T times
+#: drifts on; 37: a gain of 1/37.
+ROBUST_TAUS = (1.0001, 1.7, 37.0)
+
+
+def robustness_plan() -> Iterator[Spec]:
+    """Per file: the three non-dyadic ``tau`` over long ``T`` on few neurons (``-decay``), then, for
+    PSU and RPSU, saturated reset probabilities (``-saturated``).
+
+    ``tau = 1.0001``: PSU runs ``T = 4096`` with inputs ~ Normal(1.5 theta, theta) (expected mode:
+    H and V grow to thousands, spikes almost everywhere, and a float32 recurrence that multiplies
+    a rounded ``a`` 4096 times misses the membrane tolerance several times over) or ~ Normal(0,
+    0.05) (sampled mode, where P must stay away from 0 and 1 for the draw margins); IPSU and RPSU
+    run ``T = 512`` with a banded ``W`` (a dense ``[T, T]`` this long would be megabytes of JSON)
+    and upstream gradients on 64 steps only (IPSU the last, RPSU the first: dL/dW stays small).
+    Saturated: PSU with ``|H|`` in [10, 30] at every step; RPSU with ``|b|`` in [12, 25] on 64
+    neurons and upstream gradients ~ Normal(8, 4), so that ``dL/db`` and ``dL/dW`` hold the
+    float32 error of ``P (1 - P)`` many times over the gradient tolerance."""
+    seeds = iter((2**64 - 2, 3, 2**53 + 1, 7, 2**63, 13, 2**32 - 1))  # 13: a draw margin holds (11: not)
+    for stem in CASE_FILES:
+        variant, reset = stem.split("-")
+        sampled = reset == "sampled"
+        seed = (lambda: next(seeds)) if sampled else (lambda: None)
+        if variant == "psu":
+            long = dict(T=4096, shape=(2,), x_draw=(0.0, 0.05) if sampled else (1.5, 1.0))
+        elif variant == "ipsu":  # dL/dx = (W⊙M)^T gV - gamma B^T gV: B^T reaches back over all T
+            long = dict(T=512, shape=(2,), band=8, x_draw=(0.0, 0.5), grad_steps=(448, 512))
+        else:  # gZ = -gamma (B^T gV) P (1 - P) is dense: keep G, hence dL/dW, to the first steps
+            long = dict(T=512, shape=(2,), band=8, x_draw=(0.8, 1.0), grad_steps=(0, 64))
+        yield Spec(
+            variant,
+            reset,
+            threshold=1.0,
+            preset="tied",
+            tau=ROBUST_TAUS[0],
+            alpha=2.0,
+            seed=seed(),
+            tag="decay",
+            **long,
+        )  # type: ignore[arg-type]
+        T = 1024 if variant == "psu" else 128
+        yield Spec(variant, reset, T, (3,), 0.5, "free", ROBUST_TAUS[1], 3.5, seed(), tag="decay")
+        T = 512 if variant == "psu" else 64
+        yield Spec(variant, reset, T, (2,), 1.0, "reference", ROBUST_TAUS[2], 2.0, seed(), tag="decay")
+        if variant == "psu" and not sampled:
+            yield Spec(variant, reset, 64, (4,), 1.0, "tied", 2.0, 2.0, None, tag="saturated", saturate=(10.0, 30.0))
+        if variant == "rpsu":
+            yield Spec(variant, reset, 16, (64,), 1.0, "reference", 2.0, 2.0, seed(), tag="saturated",
+                       saturate=(9.0, 16.0), x_draw=(2.0, 0.25), grad_draw=(64.0, 32.0))  # fmt: skip
+
+
 #: Below float16's smallest normal number an input is stored as 0 (exact in every dtype).
 HALF_TINY = 2.0**-14
 
@@ -208,7 +272,13 @@ def _quarters(a: np.ndarray) -> np.ndarray:
     return half_exact(np.round(np.asarray(a) * 4.0) / 4.0)
 
 
-def _draw_x(gen: np.random.Generator, spec: Spec, size: int) -> np.ndarray:
+def _draw_x(gen: np.random.Generator, spec: Spec, size: int, state: reference.OnlineState) -> np.ndarray:
+    if spec.saturate is not None and spec.variant == "psu":
+        # H = a (h + x) lands on a logit of magnitude in [lo, hi], positive three times in four.
+        sign = np.where(gen.random(size) < 0.75, 1.0, -1.0)
+        return half_exact(sign * gen.uniform(*spec.saturate, size=size) * spec.tau - state.h)
+    if spec.x_draw is not None:
+        return half_exact(gen.normal(*spec.x_draw, size=size))
     # Scale so that spikes are neither rare nor everywhere: the steady state of h is x / (tau - 1).
     mean = (spec.tau - 1.0) * (1.1 * spec.threshold + 0.3)
     x = gen.normal(mean, (spec.tau - 1.0) * 0.9, size=size)
@@ -232,8 +302,32 @@ def _learned(gen: np.random.Generator, spec: Spec) -> tuple[np.ndarray | None, n
         for t, value in spec.bias_at:
             b[t] = value
         return w, b
+    if spec.band:
+        d = np.arange(T)[:, None] - np.arange(T)[None, :]
+        w = np.where((d == -1) | ((d >= 0) & (d <= spec.band)), gen.normal(0.0, np.sqrt(2.0 / spec.band), (T, T)), 0.0)
     w = w + diagonal * np.eye(T)
+    if spec.saturate is not None:
+        b = _saturated_bias(gen, spec)
     return half_exact(w), half_exact(b)
+
+
+#: A saturated logit is kept off steps where a uniform lies this close to 0 or 1: there no input
+#: could keep the draw a margin away from its probability.
+SATURATED_DRAW_EDGE = 2.5e-3  # > DRAW_MARGIN + sigma(-9)
+
+
+def _saturated_bias(gen: np.random.Generator, spec: Spec) -> np.ndarray:
+    """RPSU's bias with magnitudes in ``spec.saturate`` (positive three times in four), so that
+    ``P`` is within ``sigma(-lo)`` of 0 or 1; in sampled mode a step whose uniforms come within
+    ``SATURATED_DRAW_EDGE`` of 0 or 1 keeps a small bias instead."""
+    T = spec.T
+    sign = np.where(gen.random(T) < 0.75, 1.0, -1.0)
+    b = sign * gen.uniform(*spec.saturate, size=T)
+    if spec.reset == "sampled":
+        u = rng.uniforms(spec.seed, (T, math.prod(spec.shape)))  # type: ignore[arg-type]
+        edge = ((u < SATURATED_DRAW_EDGE) | (u > 1.0 - SATURATED_DRAW_EDGE)).any(axis=1)
+        b = np.where(edge, gen.normal(0.0, 0.5, size=T), b)
+    return b
 
 
 class _Unfit(Exception):
@@ -296,7 +390,7 @@ def _inputs(gen: np.random.Generator, spec: Spec, w, b) -> tuple[np.ndarray, lis
         solved[list(script)] = True
         on_theta = np.isin(np.arange(n), [m for m, k in script.items() if k == "theta"])
         on_draw = np.isin(np.arange(n), [m for m, k in script.items() if k == "draw"])
-        x_t = _draw_x(gen, spec, n)
+        x_t = _draw_x(gen, spec, n, state)
         for m, kind in script.items():
             x_t[m] = _solve(state, kind, m, w, b, spec)
         if not np.array_equal(half_exact(x_t), x_t) or np.abs(x_t).max() > 4 * BIG:
@@ -310,7 +404,7 @@ def _inputs(gen: np.random.Generator, spec: Spec, w, b) -> tuple[np.ndarray, lis
                 break
             if (bad & solved).any():
                 raise _Unfit
-            x_t = np.where(bad, _draw_x(gen, spec, n), x_t)
+            x_t = np.where(bad, _draw_x(gen, spec, n, state), x_t)
         else:
             raise RuntimeError(f"{spec.id}: could not keep step {t} a margin away from the thresholds")
         for m, kind in script.items():
@@ -333,7 +427,11 @@ def make_case(spec: Spec, gen: np.random.Generator) -> dict[str, Any]:
             continue
     else:
         raise RuntimeError(f"{spec.id}: no draw solved the pins exactly within their margins")
-    g = half_exact(gen.normal(0.0, 1.0, size=x.shape))
+    g = half_exact(gen.normal(*spec.grad_draw, size=x.shape))
+    if spec.grad_steps is not None:
+        start, stop = spec.grad_steps
+        g[:start] = 0.0
+        g[stop:] = 0.0
     params = {
         "tau": spec.tau,
         "threshold": spec.threshold,
@@ -468,6 +566,9 @@ def generate() -> dict[str, bytes]:
     extra = np.random.Generator(np.random.PCG64(EXTRA_ROOT_SEED))
     for spec in extra_plan():
         by_file[f"{spec.variant}-{spec.reset}"].append(make_case(spec, extra))
+    robust = np.random.Generator(np.random.PCG64(ROBUST_ROOT_SEED))
+    for spec in robustness_plan():
+        by_file[f"{spec.variant}-{spec.reset}"].append(make_case(spec, robust))
     docs: dict[str, Any] = {}
     for stem, cases in by_file.items():
         variant, reset = stem.split("-")
