@@ -2,6 +2,8 @@
 
     nox -s conformance                 every backend x device pair, e.g. conformance(torch-cpu)
     nox -s "conformance(torch-cpu)"    one pair;  nox -t cuda  every GPU pair
+    nox -s "conformance(torch-cpu)" -- -k fuzz --psu-fuzz-seconds 3600 --psu-fuzz-examples 100000
+                                       a long fuzz run (the default: 40 s per pair, reproducible)
     nox -s tests                       unit tests of every package + the suite on CPU devices
     nox -s lint                        ruff
     nox -s vectors                     regenerate the golden vectors and fail on any difference
@@ -81,14 +83,21 @@ PAIRS: list[Pair] = [
     Pair("numba-cpu", "cpu", ("./packages/psu-numba",), label="numba-cpu"),
     # Numba's CUDA simulator runs the CUDA kernels on the CPU, a thousand times slower: golden cases
     # up to T = 16 (every variant, mode, preset and rank), not the T = 64/256 ones or the large
-    # generated cases (over an hour there). On a GPU the numba-cuda pair below runs them all.
+    # generated cases (over an hour there); the fuzz group 20 s instead of 40, to keep the pair's
+    # time down (time-bounded, the same cases in the same order: fewer of them). On a GPU the
+    # numba-cuda pair below runs them all.
     Pair(
         "numba-cuda",
         "cuda",
         ("./packages/psu-numba[cuda]",),  # the real numba-cuda, as users install it
         env={"NUMBA_ENABLE_CUDASIM": "1"},
         label="numba-cuda-sim",
-        args=("-k", "not -T64- and not -T256- and not gen- and not other_seed_other_uniforms"),
+        args=(
+            "-k",
+            "not -T64- and not -T256- and not gen- and not other_seed_other_uniforms",
+            "--psu-fuzz-seconds",
+            "20",
+        ),
     ),
     Pair("numba-cuda", "cuda", ("./packages/psu-numba[cuda]",), label="numba-cuda"),
     Pair("cupy", "cuda", ("./packages/psu-numba[cupy]",)),

@@ -17,11 +17,12 @@ from typing import Any
 import jsonschema
 import numpy as np
 import pytest
-from test_suite_runs import BROKEN, FEW_CASES, rows, run_suite
+from test_suite_runs import BROKEN, FEW_CASES, FUZZ_SECONDS, rows, run_suite
 
 from psu_conformance.cases import valid_case
 from psu_conformance.exec_adapter import API_NOT_APPLICABLE, LOG_ENV, PROTOCOL_VERSION, ExecAdapter
 from psu_conformance.report import GROUPS
+from psu_core.adapter import ReferenceAdapter
 from psu_core.vectors import schema as vectors_schema
 
 pytest_plugins = ["pytester"]
@@ -41,7 +42,7 @@ def test_exec_port_passes_every_group_but_api_which_says_why(
 ) -> None:
     log = tmp_path / "transcript.txt"
     monkeypatch.setenv(LOG_ENV, str(log))
-    result, data = run_suite(pytester, exec_backend(), args=("-k", FEW_CASES))
+    result, data = run_suite(pytester, exec_backend(), args=("-k", FEW_CASES, *FUZZ_SECONDS))
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*psu conformance matrix: python-exec on cpu (float64)*"])
     result.stdout.fnmatch_lines([f"SKIPPED*{API_NOT_APPLICABLE[:60]}*"])
@@ -137,7 +138,8 @@ def test_only_the_exec_adapter_skips_api(pytester: pytest.Pytester) -> None:
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js on PATH (the JavaScript port runs in it)")
 def test_javascript_port_passes_every_group_but_api(pytester: pytest.Pytester) -> None:
     """A few cases of each group here; nox -s tests certifies ports/js on every case."""
-    result, data = run_suite(pytester, "exec:" + shlex.join(["node", str(JS_ADAPTER)]), args=("-k", FEW_CASES))
+    js = "exec:" + shlex.join(["node", str(JS_ADAPTER)])
+    result, data = run_suite(pytester, js, args=("-k", FEW_CASES, *FUZZ_SECONDS))
     assert result.ret == 0, result.stdout.str()
     by_group = rows(data)
     assert by_group["api"]["skipped"] > 0
@@ -165,5 +167,27 @@ def test_online_step_past_the_horizon_is_invalid_value_naming_step(argv: list[st
             case["x"] = np.concatenate([case["x"], case["x"][:1]])  # T + 1 steps, weight [T, T]
             with pytest.raises(ValueError, match=r"^step: "):
                 port.online(case, device="cpu", dtype="float64")
+    finally:
+        port.close()
+
+
+@pytest.mark.parametrize("argv", PORTS)
+def test_nonfinite_values_travel_both_ways(argv: list[str]) -> None:
+    """NaN and infinities go to the port as "NaN"/"Infinity"/"-Infinity" and come back the same
+    way: an unvalidated non-finite input gives a non-finite membrane from its step on (SPEC §1,
+    issue 11 R1), and the steps before it are the reference's."""
+    port = ExecAdapter(shlex.join(argv))
+    try:
+        for variant in ("psu", "ipsu", "rpsu"):
+            case = valid_case(variant)
+            x = case["x"].reshape(case["x"].shape[0], -1)
+            x[1, 0], x[1, -1] = np.nan, -np.inf
+            for call in (port.forward, port.online):
+                out = call(case, device="cpu", dtype="float64")
+                reference = ReferenceAdapter().forward(case, device="cpu", dtype="float64")
+                v = np.asarray(out["membrane"]).reshape(x.shape)
+                assert not np.isfinite(v[1, 0]) and not np.isfinite(v[1, -1]), (variant, call.__name__, v[1])
+                assert np.array_equal(v[:1], reference["membrane"].reshape(x.shape)[:1]), (variant, call.__name__)
+                assert np.isin(out["spikes"], (0.0, 1.0)).all()
     finally:
         port.close()

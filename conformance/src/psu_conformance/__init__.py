@@ -13,7 +13,8 @@ or on a port in any language that speaks the line protocol (``protocol.schema.js
 ``psu_conformance.plugin`` the pytest plugin (options, parametrization, the end-of-run matrix),
 ``psu_conformance.compare`` the comparisons, ``psu_conformance.cases`` the inputs, and the
 ``test_<group>.py`` modules the groups: api, rng, forward, gradients, sampled, online, bad_input,
-determinism. See PORTING.md.
+determinism, causality, fuzz (``psu_conformance.causality`` and ``psu_conformance.fuzz`` hold their
+rules; ``python -m psu_conformance.fuzz`` reruns one fuzz case). See PORTING.md.
 """
 
 __version__ = "0.1.0"
