@@ -25,9 +25,9 @@ def _signatures(dt):
     d2 = types.Array(types.float64, 2, "C")
     i, u, bo = types.int64, types.uint64, types.boolean
     return {
-        "forward_kernel": (i, a2, a2, a1, f, f, f, bo, u, u, a2, a2, a2, bo, bo),
-        "vjp_kernel": (i, a2, a2, a2, a1, f, f, f, f, bo, bo, u, u, a2, a2, a2, d2),
-        "step_kernel": (i, i, a1, a2, a2, a1, f, f, f, bo, u, u, a1, a1, a1, a1, a1, a1),
+        "forward_kernel": (i, a2, a2, a1, f, f, f, f, bo, u, u, a2, a2, a2, bo, bo),
+        "vjp_kernel": (i, a2, a2, a2, a1, f, f, f, f, f, bo, bo, u, u, a2, a2, a2, d2),
+        "step_kernel": (i, i, a1, a2, a2, a1, f, f, f, f, bo, u, u, a1, a1, a1, a1, a1, a1),
         "rowdot_kernel": (a2, a2, a2, bo),
         "rowsum_kernel": (a2, a1),
     }

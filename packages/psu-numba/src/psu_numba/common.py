@@ -76,11 +76,16 @@ class Launch:
 
     @property
     def scalars(self) -> tuple[Any, ...]:
-        """``(a, gamma, theta, alpha, k0, k1)``: the floats in the kernel dtype (so float32 work
-        stays in float32), the Threefry key words as uint64."""
+        """``(a_hi, a_lo, gamma, theta, alpha, k0, k1)``: the floats in the kernel dtype (so float32
+        work stays in float32), the decay ``a = 1/tau`` split as ``a_hi = dtype(a)``, ``a_lo =
+        dtype(a - a_hi)`` (0 in float64; SPEC §9: the kernels apply both with one rounding, so
+        float32's rounding of ``a`` does not compound over T steps), the Threefry key words as
+        uint64."""
         p, cast = self.params, self.dtype.type
         k0, k1 = p.key
-        return cast(p.decay), cast(p.gamma), cast(p.threshold), cast(p.surrogate_alpha), np.uint64(k0), np.uint64(k1)
+        a_hi = cast(p.decay)
+        a_lo = cast(p.decay - float(a_hi))
+        return a_hi, a_lo, cast(p.gamma), cast(p.threshold), cast(p.surrogate_alpha), np.uint64(k0), np.uint64(k1)
 
 
 def shape_of(a: Any) -> tuple[int, ...] | None:
@@ -88,10 +93,8 @@ def shape_of(a: Any) -> tuple[int, ...] | None:
 
 
 def is_floating(dtype: Any) -> bool:
-    try:
-        return bool(np.issubdtype(np.dtype(dtype), np.floating))
-    except TypeError:
-        return False
+    """A floating dtype of SPEC §8 (float16/32/64 and ``ml_dtypes.bfloat16``)."""
+    return checks.numpy_is_floating(dtype)
 
 
 def neuron_count(shape: tuple[int, ...]) -> int:

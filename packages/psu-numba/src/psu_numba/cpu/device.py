@@ -1,8 +1,14 @@
 """The CPU target's edges: NumPy arrays, the Numba CPU kernels, and how work is split in blocks.
 
 Inputs are anything :func:`numpy.asarray` takes (CUDA device arrays are refused rather than
-copied to the host behind the caller's back). float32 and float64 run natively; float16 runs in
-float32 and its results are cast back. Operands are converted (cast, made contiguous) as needed.
+copied to the host behind the caller's back). float32 and float64 run natively; float16 and
+``ml_dtypes.bfloat16`` run in float32 and their results are cast back. Operands are converted
+(cast, made contiguous) as needed.
+
+IPSU/RPSU's learned mix ``(W ⊙ M) X`` and its gradient products are BLAS GEMMs
+(:mod:`psu_numba.cpu.causal`) from ``GEMM_MIN_T`` steps on, fed to and from the recurrence
+kernels; below that the kernels compute it in their neuron blocks (in cache, no ``[T, N]``
+intermediate).
 """
 
 from __future__ import annotations
@@ -12,14 +18,19 @@ from typing import Any
 
 import numpy as np
 
+from psu_core import checks
 from psu_numba.common import Launch, is_floating
-from psu_numba.cpu import kernels
+from psu_numba.cpu import causal, kernels
 from psu_numba.device import Device
 
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 #: Neurons per block of the forward kernel: its state rows (h, r, q, v) stay in L1 for any T.
 FORWARD_BLOCK = 1024
+
+#: From this horizon on, IPSU/RPSU's ``(W ⊙ M) X`` (O(T^2 N)) runs as BLAS GEMMs; below it the
+#: product is small and the kernels' in-cache loops beat a ``[T, N]`` round trip through memory.
+GEMM_MIN_T = 32
 
 
 def block_size(T: int) -> int:
@@ -58,8 +69,8 @@ class CpuDevice(Device):
     def kernel_dtype(self, name: str, dtype: Any) -> np.dtype:
         d = np.dtype(dtype)
         if not is_floating(d):
-            raise TypeError(f"{name} must be a floating dtype, got {d}")
-        return d if d in KERNEL_DTYPES else np.dtype(np.float32)
+            raise TypeError(f"{name} must be a floating dtype (float16, bfloat16, float32, float64), got {d}")
+        return checks.numpy_compute_dtype(d)
 
     def operand(self, name: str, a: Any, dtype: np.dtype, shape: tuple[int, ...]) -> Any:
         if a.size != int(np.prod(shape)):
@@ -98,31 +109,51 @@ class CpuDevice(Device):
 
     def forward(self, k: Launch, spikes: Any, membrane: Any, resets: Any, want_membrane: bool,
                 want_resets: bool) -> None:  # fmt: skip
-        a, gamma, theta, _, k0, k1 = k.scalars
-        kernels.forward_kernel(k.params.code, k.x, k.w, k.b, a, gamma, theta, k.params.sampled, k0, k1,
-                               FORWARD_BLOCK, spikes, membrane, resets, want_membrane, want_resets)  # fmt: skip
+        a_hi, a_lo, gamma, theta, _, k0, k1 = k.scalars
+        _, mixed = self._mixed(k)
+        kernels.forward_kernel(k.params.code, k.x, k.w, k.b, mixed, mixed.shape == k.x.shape, a_hi, a_lo, gamma,
+                               theta, k.params.sampled, k0, k1, FORWARD_BLOCK, spikes, membrane, resets,
+                               want_membrane, want_resets)  # fmt: skip
+
+    @staticmethod
+    def _mixed(k: Launch) -> tuple[Any, Any]:
+        """``(W ⊙ M, (W ⊙ M) X)`` by BLAS for IPSU/RPSU from ``GEMM_MIN_T`` steps; else ``[1, 1]``
+        placeholders (the kernels mix in their blocks)."""
+        if not k.learned or k.T < GEMM_MIN_T:
+            none = np.zeros((1, 1), k.dtype)
+            return none, none
+        lw = causal.lower(k.w)
+        return lw, causal.mix(lw, k.x)
 
     def vjp(self, k: Launch, g: Any, dx: Any) -> tuple[Any, Any, float, float]:
         T, n = k.T, k.n
         block = block_size(T)
-        n_chunks = chunk_count((n + block - 1) // block, T, k.learned)
-        dw_part = np.zeros((n_chunks, T, T) if k.learned else (1, 1, 1), np.float64)
+        lw, mixed = self._mixed(k)
+        premixed = mixed.shape == k.x.shape
+        n_chunks = chunk_count((n + block - 1) // block, T, k.learned and not premixed)
+        dw_part = np.zeros((n_chunks, T, T) if k.learned and not premixed else (1, 1, 1), np.float64)
         db_part = np.zeros((n_chunks, T) if k.learned else (1, 1), np.float64)
         scalar_part = np.zeros((n_chunks, 2), np.float64)
-        a, gamma, theta, alpha, k0, k1 = k.scalars
+        src = np.empty((T, n) if premixed else (1, 1), k.dtype)
+        a_hi, a_lo, gamma, theta, alpha, k0, k1 = k.scalars
         p = k.params
-        kernels.vjp_kernel(p.code, k.x, g, k.w, k.b, a, gamma, theta, alpha, p.tied, p.sampled, k0, k1, block,
-                           n_chunks, dx, dw_part, db_part, scalar_part)  # fmt: skip
+        kernels.vjp_kernel(p.code, k.x, g, k.w, k.b, mixed, premixed, a_hi, a_lo, gamma, theta, alpha, p.tied,
+                           p.sampled, k0, k1, block, n_chunks, dx, src, dw_part, db_part, scalar_part)  # fmt: skip
         sums = scalar_part.sum(axis=0)  # chunk order is fixed: same bits on every run
         if not k.learned:
             return None, None, float(sums[0]), float(sums[1])
-        return dw_part.sum(axis=0), db_part.sum(axis=0), float(sums[0]), float(sums[1])
+        if premixed:
+            causal.mix_transposed_add(lw, src, dx)
+            dw = causal.masked_outer(src, k.x)
+        else:
+            dw = dw_part.sum(axis=0)
+        return dw, db_part.sum(axis=0), float(sums[0]), float(sums[1])
 
     def step(self, k: Launch, t: int, history: Any, h: Any, r: Any, q: Any, spikes: Any, membrane: Any,
              resets: Any) -> None:  # fmt: skip
-        a, gamma, theta, _, k0, k1 = k.scalars
-        kernels.step_kernel(k.params.code, t, k.x, history, k.w, k.b, a, gamma, theta, k.params.sampled, k0, k1,
-                            h, r, q, spikes, membrane, resets)  # fmt: skip
+        a_hi, a_lo, gamma, theta, _, k0, k1 = k.scalars
+        kernels.step_kernel(k.params.code, t, k.x, history, k.w, k.b, a_hi, a_lo, gamma, theta, k.params.sampled,
+                            k0, k1, h, r, q, spikes, membrane, resets)  # fmt: skip
 
     def threefry(self, k0: Any, k1: Any, c0: Any, c1: Any, out0: Any, out1: Any) -> None:
         kernels.threefry_kernel(k0, k1, c0, c1, out0, out1)

@@ -127,6 +127,41 @@ def sigmoid(z, one):
     return s if z >= 0 else e * s
 
 
+@njit(inline="always", **_OPTS)
+def sigmoid_slope(z, one):
+    """``(sigmoid(z), sigmoid(z) sigmoid(-z))`` from one ``e = exp(-|z|)``: the slope is
+    ``e / (1 + e)^2``, accurate where ``P (1 - P)`` of a rounded ``P`` near 1 is not (SPEC §5)."""
+    e = exp_neg(-abs(z))
+    s = one / (one + e)
+    return (s if z >= 0 else e * s), e * s * s
+
+
+# ------------------------------------------------------------------------------------ decay
+#
+# A float32 a = 1/tau is off by up to 2^-25 relative, and a recurrence applies it T times: the
+# error would grow with T (SPEC §9). The decay is carried as a_hi = float32(a), a_lo =
+# float32(a - a_hi) and applied with one rounding: here as a float64 product (exact enough:
+# a_hi + a_lo is a to 2^-48), on the GPU as fma(v, a_hi, v a_lo) (no float64 units needed).
+
+
+def decay(v, a_hi, a_lo):  # pragma: no cover - replaced by the overload below inside jitted code
+    """``v (a_hi + a_lo)`` rounded once to the dtype of ``v``."""
+    return type(v)(np.float64(v) * (np.float64(a_hi) + np.float64(a_lo)))
+
+
+@overload(decay)
+def _decay_impl(v, a_hi, a_lo):
+    if v == types.float32:
+
+        def decay32(v, a_hi, a_lo):
+            return np.float32(np.float64(v) * (np.float64(a_hi) + np.float64(a_lo)))
+
+        return decay32
+    if v == types.float64:
+        return lambda v, a_hi, a_lo: v * a_hi  # a_lo is 0 in float64
+    return None
+
+
 # ------------------------------------------------------------------------------------ Threefry
 #
 # Words are held in uint64 and masked to 32 bits after each add: Numba widens uint32 arithmetic
@@ -202,19 +237,23 @@ def uniforms_kernel(k0, k1, out):
 
 
 @njit(inline="always", **_OPTS)
-def _mix_block(w, b, x, n0, m, out):
-    """``out[t, i] = b[t] + sum_{j<=t} W[t, j] x[j, n0 + i]`` (the masked product, as axpys)."""
-    T = x.shape[0]
-    for t in range(T):
-        o = out[t]
-        bt = b[t]
+def _mix_row(w, b, x, mixed, premixed, t, n0, m, out):
+    """``out[i] = b[t] + sum_{j<=t} W[t, j] x[j, n0 + i]`` for the block's neurons: from
+    ``mixed[t] = ((W ⊙ M) X)[t]`` when ``premixed`` (a BLAS product made by the caller), else as
+    axpys over the block's rows ``j <= t`` (the upper triangle of ``W`` is never read)."""
+    bt = b[t]
+    if premixed:
+        mr = mixed[t, n0 : n0 + m]
         for i in range(m):
-            o[i] = bt
+            out[i] = mr[i] + bt
+    else:
+        for i in range(m):
+            out[i] = bt
         for j in range(t + 1):
             wv = w[t, j]
             xr = x[j, n0 : n0 + m]
             for i in range(m):
-                o[i] += wv * xr[i]
+                out[i] += wv * xr[i]
 
 
 @njit(fastmath={"reassoc", "contract"}, **_OPTS)
@@ -235,19 +274,34 @@ def _sum_row(a, t, m):
     return acc
 
 
+@njit(parallel=True, **_OPTS)
+def all_finite(x):
+    """True when no element of ``x [T, N]`` is NaN or infinite (``x * 0`` is 0 or NaN), in one
+    vectorised pass."""
+    T, N = x.shape
+    bad = np.zeros(T, np.bool_)
+    for t in prange(T):
+        acc = x.dtype.type(0)
+        for n in range(N):
+            acc += x[t, n] * x.dtype.type(0)
+        bad[t] = acc != acc
+    return not bad.any()
+
+
 # ------------------------------------------------------------------------------------ forward
 
 
 @njit(parallel=True, **_OPTS)
-def forward_kernel(
-    code, x, w, b, a, gamma, theta, sampled, k0, k1, block, spikes, membrane, resets, want_membrane, want_resets
-):
+def forward_kernel(code, x, w, b, mixed, premixed, a_hi, a_lo, gamma, theta, sampled, k0, k1, block, spikes, membrane,
+                   resets, want_membrane, want_resets):  # fmt: skip
     """Forward pass of SPEC §3 for every neuron of ``x [T, N]``.
 
     ``h_t = a (h_{t-1} + x_t)``; ``r_t = a (r_{t-1} + q_{t-1})``; ``v_t = h_t - gamma r_t``;
     ``s_t = [v_t > theta]``; ``q`` is ``p_t = sigmoid(h_t)`` (PSU), ``sigmoid(mix_t)`` (RPSU),
     the draw ``[u_t < p_t]`` (sampled) or ``x_t`` (IPSU, whose ``h_t = mix_t``), with
-    ``mix_t = b_t + sum_{j<=t} W[t, j] x_j``. ``membrane``/``resets`` are written when asked.
+    ``mix_t = b_t + sum_{j<=t} W[t, j] x_j`` (see :func:`_mix_row`; ``mixed [T, N]`` when
+    ``premixed``). ``a`` is applied as :func:`decay` of ``a_hi``, ``a_lo``. ``membrane``/``resets``
+    are written when asked.
 
     Each inner loop writes one array: LLVM vectorises a loop only when it can rule out overlap
     between what it writes and what it reads, and with one written array the run-time overlap
@@ -265,25 +319,24 @@ def forward_kernel(
         r = np.zeros(m, x.dtype)
         q = np.zeros(m, x.dtype)
         v = np.empty(m, x.dtype)
-        mix = np.empty((T if code != PSU else 0, m), x.dtype)
-        if code != PSU:
-            _mix_block(w, b, x, n0, m, mix)
+        z = np.empty(m, x.dtype)
         for t in range(T):
             xr = x[t, n0 : n0 + m]
             for i in range(m):
-                r[i] = a * (r[i] + q[i])
+                r[i] = decay(r[i] + q[i], a_hi, a_lo)
+            if code != PSU:
+                _mix_row(w, b, x, mixed, premixed, t, n0, m, z)
             if code == IPSU:
-                mr = mix[t]
                 for i in range(m):
-                    v[i] = mr[i] - gamma * r[i]
+                    v[i] = z[i] - gamma * r[i]
                 for i in range(m):
                     q[i] = xr[i]
             else:
                 for i in range(m):
-                    h[i] = a * (h[i] + xr[i])
-                z = h if code == PSU else mix[t]
+                    h[i] = decay(h[i] + xr[i], a_hi, a_lo)
+                zz = h if code == PSU else z
                 for i in range(m):
-                    q[i] = sigmoid(z[i], one)
+                    q[i] = sigmoid(zz[i], one)
                 if sampled:
                     for i in range(m):
                         u = x.dtype.type(uniform_bits(k0, k1, n0 + i, t)) * scale
@@ -313,23 +366,25 @@ def forward_kernel(
 
 
 @njit(parallel=True, **_OPTS)
-def vjp_kernel(
-    code, x, g, w, b, a, gamma, theta, alpha, tied, sampled, k0, k1, block, n_chunks, dx, dw_part, db_part, scalar_part
-):
+def vjp_kernel(code, x, g, w, b, mixed, premixed, a_hi, a_lo, gamma, theta, alpha, tied, sampled, k0, k1, block,
+               n_chunks, dx, src_out, dw_part, db_part, scalar_part):  # fmt: skip
     """Vector-Jacobian product of SPEC §5, forward recomputed in the same pass.
 
-    Per block of neurons: a forward sweep stores ``gV = G dS/dV`` and ``P (1 - P)`` in the block's
-    scratch and adds the neuron's terms of dL/dalpha and dL/dtheta into per-neuron float64
-    accumulators; a reverse sweep runs ``c_j = a (c_{j+1} + gV_{j+1})`` (c = Bᵀ gV) and
+    Per block of neurons: a forward sweep stores ``gV = G dS/dV`` and ``P' = sigmoid(z)
+    sigmoid(-z)`` (from the logit ``z``, never ``P (1 - P)``) in the block's scratch and adds the
+    neuron's terms of dL/dalpha and dL/dtheta into per-neuron float64 accumulators; a reverse
+    sweep runs ``c_j = a (c_{j+1} + gV_{j+1})`` (c = Bᵀ gV) and
 
-    * PSU:  ``gH = gV - gamma c P(1-P)``, ``e_j = a (gH_j + e_{j+1})`` = dL/dX;
+    * PSU:  ``gH = gV - gamma c P'``, ``e_j = a (gH_j + e_{j+1})`` = dL/dX;
     * IPSU: dL/dX = ``(W ⊙ M)ᵀ gV - gamma c``; dW, db from ``gV``;
-    * RPSU: ``gZ = -gamma c P(1-P)``, dL/dX = ``Aᵀ gV + (W ⊙ M)ᵀ gZ``; dW, db from ``gZ``.
+    * RPSU: ``gZ = -gamma c P'``, dL/dX = ``Aᵀ gV + (W ⊙ M)ᵀ gZ``; dW, db from ``gZ``.
 
-    Chunk ``k`` writes ``dw_part[k]`` (``sum_n g_t x_j``, lower triangle), ``db_part[k]`` and
-    ``scalar_part[k] = (sum gV (1 + tied r), sum G dS/dalpha)``; the caller adds the chunks in
-    order. ``dw_part``/``db_part`` are ignored for PSU. Inner loops write one array each (see
-    :func:`forward_kernel`).
+    ``mixed``/``premixed`` as in :func:`forward_kernel`. When ``premixed``, the ``(W ⊙ M)ᵀ`` term
+    and dW are left to the caller's BLAS products: ``gV`` (IPSU) or ``gZ`` (RPSU) go to
+    ``src_out [T, N]``. Otherwise chunk ``k`` writes ``dw_part[k]`` (``sum_n g_t x_j``, lower
+    triangle). Always ``db_part[k]`` and ``scalar_part[k] = (sum gV (1 + tied r), sum G
+    dS/dalpha)``; the caller adds the chunks in order. ``dw_part``/``db_part`` are ignored for
+    PSU. Inner loops write one array each (see :func:`forward_kernel`).
     """
     T, N = x.shape
     n_blocks = (N + block - 1) // block
@@ -347,16 +402,14 @@ def vjp_kernel(
         c = np.zeros(block, x.dtype)
         e = np.zeros(block, x.dtype)
         dd = np.zeros(block, x.dtype)
+        z = np.zeros(block, x.dtype)
         acc_theta = np.zeros(block, np.float64)
         acc_alpha = np.zeros(block, np.float64)
         gv = np.empty((T, block), x.dtype)
         pp = np.empty((T if code != IPSU else 0, block), x.dtype)
-        mix = np.empty((T if code != PSU else 0, block), x.dtype)
         for bi in range(k * per_chunk, min(n_blocks, (k + 1) * per_chunk)):
             n0 = bi * block
             m = min(block, N - n0)
-            if code != PSU:
-                _mix_block(w, b, x, n0, m, mix)
             for i in range(m):
                 h[i] = zero
             for i in range(m):
@@ -369,21 +422,21 @@ def vjp_kernel(
                 gr = g[t, n0 : n0 + m]
                 gvr = gv[t]
                 for i in range(m):
-                    r[i] = a * (r[i] + q[i])
+                    r[i] = decay(r[i] + q[i], a_hi, a_lo)
+                if code != PSU:
+                    _mix_row(w, b, x, mixed, premixed, t, n0, m, z)
                 if code == IPSU:
-                    hr = mix[t]
+                    hr = z
                     for i in range(m):
                         q[i] = xr[i]
                 else:
                     for i in range(m):
-                        h[i] = a * (h[i] + xr[i])
+                        h[i] = decay(h[i] + xr[i], a_hi, a_lo)
                     hr = h
-                    z = h if code == PSU else mix[t]
+                    zz = h if code == PSU else z
                     ppr = pp[t]
                     for i in range(m):
-                        q[i] = sigmoid(z[i], one)
-                    for i in range(m):
-                        ppr[i] = q[i] * (one - q[i])
+                        q[i], ppr[i] = sigmoid_slope(zz[i], one)
                     if sampled:
                         for i in range(m):
                             u = x.dtype.type(uniform_bits(k0, k1, n0 + i, t)) * scale
@@ -409,7 +462,7 @@ def vjp_kernel(
                 if code == PSU:
                     ppr = pp[t]
                     for i in range(m):
-                        e[i] = a * ((gvr[i] - gamma * c[i] * ppr[i]) + e[i])
+                        e[i] = decay((gvr[i] - gamma * c[i] * ppr[i]) + e[i], a_hi, a_lo)
                     for i in range(m):
                         dxr[i] = e[i]
                 elif code == IPSU:
@@ -418,26 +471,34 @@ def vjp_kernel(
                 else:
                     ppr = pp[t]
                     for i in range(m):
-                        e[i] = a * (gvr[i] + e[i])
+                        e[i] = decay(gvr[i] + e[i], a_hi, a_lo)
                     for i in range(m):
                         dxr[i] = e[i]
                     for i in range(m):
-                        ppr[i] = -gamma * c[i] * ppr[i]  # P(1-P) of step t is spent: keep gZ
+                        ppr[i] = -gamma * c[i] * ppr[i]  # P' of step t is spent: keep gZ
                 for i in range(m):
-                    c[i] = a * (c[i] + gvr[i])
+                    c[i] = decay(c[i] + gvr[i], a_hi, a_lo)
             if code != PSU:
                 src = gv if code == IPSU else pp
-                for j in range(T):
-                    dxr = dx[j, n0 : n0 + m]
-                    for t in range(j, T):
-                        wv = w[t, j]
-                        sr = src[t]
-                        for i in range(m):
-                            dxr[i] += wv * sr[i]
                 for t in range(T):
                     db_part[k, t] += np.float64(_sum_row(src, t, m))
-                    for j in range(t + 1):
-                        dw_part[k, t, j] += np.float64(_dot_rows(src, t, x, j, n0, m))
+                if premixed:
+                    for t in range(T):
+                        so = src_out[t, n0 : n0 + m]
+                        sr = src[t]
+                        for i in range(m):
+                            so[i] = sr[i]
+                else:
+                    for j in range(T):
+                        dxr = dx[j, n0 : n0 + m]
+                        for t in range(j, T):
+                            wv = w[t, j]
+                            sr = src[t]
+                            for i in range(m):
+                                dxr[i] += wv * sr[i]
+                    for t in range(T):
+                        for j in range(t + 1):
+                            dw_part[k, t, j] += np.float64(_dot_rows(src, t, x, j, n0, m))
         s_theta = 0.0
         s_alpha = 0.0
         for i in range(block):
@@ -461,16 +522,18 @@ def mix(w, b, x, t, n):
 
 
 @njit(inline="always", **_OPTS)
-def step_neuron(code, t, n, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane, resets):
+def step_neuron(code, t, n, x_t, history, w, b, a_hi, a_lo, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane,
+                resets):  # fmt: skip
     """Online step ``t`` (SPEC §3) of neuron ``n``: ``r_t = a (r_{t-1} + q_{t-1})``; ``h_t =
     a (h_{t-1} + x_t)`` (PSU, RPSU) or ``mix_t`` (IPSU, whose ``q_t = x_t``); ``p_t =
     sigmoid(h_t)`` (PSU) or ``sigmoid(mix_t)`` (RPSU), replaced by the draw ``[u < p_t]`` when
-    sampled (written to ``resets``); ``v_t = h_t - gamma r_t``; ``s_t = [v_t > theta]``. ``h``,
-    ``r``, ``q`` and ``history[t]`` are updated in place."""
+    sampled (written to ``resets``); ``v_t = h_t - gamma r_t``; ``s_t = [v_t > theta]``. ``a`` is
+    applied as :func:`decay` of ``a_hi``, ``a_lo``, as in :func:`forward_kernel`. ``h``, ``r``,
+    ``q`` and ``history[t]`` are updated in place."""
     one = x_t.dtype.type(1)
     zero = x_t.dtype.type(0)
     xv = x_t[n]
-    rv = a * (r[n] + q[n])
+    rv = decay(r[n] + q[n], a_hi, a_lo)
     r[n] = rv
     mv = zero
     if code != PSU:
@@ -480,7 +543,7 @@ def step_neuron(code, t, n, x_t, history, w, b, a, gamma, theta, sampled, k0, k1
         hv = mv
         q[n] = xv
     else:
-        hv = a * (h[n] + xv)
+        hv = decay(h[n] + xv, a_hi, a_lo)
         p = sigmoid(hv if code == PSU else mv, one)
         if sampled:
             u = x_t.dtype.type(uniform_bits(k0, k1, n, t)) * x_t.dtype.type(5.9604644775390625e-08)
@@ -494,7 +557,9 @@ def step_neuron(code, t, n, x_t, history, w, b, a, gamma, theta, sampled, k0, k1
 
 
 @njit(parallel=True, **_OPTS)
-def step_kernel(code, t, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane, resets):
+def step_kernel(code, t, x_t, history, w, b, a_hi, a_lo, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane,
+                resets):  # fmt: skip
     """:func:`step_neuron` for every neuron of ``x_t [N]``."""
     for n in prange(x_t.shape[0]):
-        step_neuron(code, t, n, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane, resets)
+        step_neuron(code, t, n, x_t, history, w, b, a_hi, a_lo, gamma, theta, sampled, k0, k1, h, r, q, spikes,
+                    membrane, resets)  # fmt: skip

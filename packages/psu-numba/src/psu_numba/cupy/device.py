@@ -88,7 +88,7 @@ class CupyDevice(CudaDevice):
         p, c = k.params, k.dtype.type
         k0, k1 = p.key
         kernels.launch(f"psu_forward_{_suffix(k.dtype)}", k.n, (
-            _I32(p.code), k.x, k.w, k.b, _I32(k.T), _I64(k.n), c(p.decay), c(p.gamma), c(p.threshold),
+            _I32(p.code), k.x, k.w, k.b, _I32(k.T), _I64(k.n), *k.scalars[:2], c(p.gamma), c(p.threshold),
             _I32(p.sampled), _U32(k0), _U32(k1), spikes, membrane, resets, _I32(want_membrane), _I32(want_resets),
         ))  # fmt: skip
 
@@ -99,7 +99,7 @@ class CupyDevice(CudaDevice):
         pp = self.empty((T, n) if p.code != IPSU else (1,), k.dtype)
         partial = self.empty((2, n), np.float64)
         kernels.launch(f"psu_vjp_{sfx}", n, (
-            _I32(p.code), k.x, g, k.w, k.b, _I32(T), _I64(n), c(p.decay), c(p.gamma), c(p.threshold),
+            _I32(p.code), k.x, g, k.w, k.b, _I32(T), _I64(n), *k.scalars[:2], c(p.gamma), c(p.threshold),
             c(p.surrogate_alpha), _I32(p.tied), _I32(p.sampled), _U32(k0), _U32(k1), dx, gv, pp, partial,
         ))  # fmt: skip
         sums = self.zeros((2,), np.float64)
@@ -120,7 +120,7 @@ class CupyDevice(CudaDevice):
         p, c = k.params, k.dtype.type
         k0, k1 = p.key
         kernels.launch(f"psu_step_{_suffix(k.dtype)}", k.n, (
-            _I32(p.code), _I32(t), _I32(k.T), _I64(k.n), k.x, history, k.w, k.b, c(p.decay), c(p.gamma),
+            _I32(p.code), _I32(t), _I32(k.T), _I64(k.n), k.x, history, k.w, k.b, *k.scalars[:2], c(p.gamma),
             c(p.threshold), _I32(p.sampled), _U32(k0), _U32(k1), h, r, q, spikes, membrane, resets,
         ))  # fmt: skip
 

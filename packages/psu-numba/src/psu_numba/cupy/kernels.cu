@@ -7,11 +7,11 @@
 // math functions used (exp, expf, fabs, fabsf) are CUDA built-ins.
 //
 // Entry points (extern "C", suffix _f32 / _f64 for float / double):
-//   psu_forward_*   (code, x, w, b, T, N, a, gamma, theta, sampled, k0, k1,
+//   psu_forward_*   (code, x, w, b, T, N, a_hi, a_lo, gamma, theta, sampled, k0, k1,
 //                    spikes, membrane, resets, want_membrane, want_resets)
-//   psu_vjp_*       (code, x, g, w, b, T, N, a, gamma, theta, alpha, tied, sampled, k0, k1,
+//   psu_vjp_*       (code, x, g, w, b, T, N, a_hi, a_lo, gamma, theta, alpha, tied, sampled, k0, k1,
 //                    dx, gv, pp, partial)
-//   psu_step_*      (code, t, T, N, x_t, history, w, b, a, gamma, theta, sampled, k0, k1,
+//   psu_step_*      (code, t, T, N, x_t, history, w, b, a_hi, a_lo, gamma, theta, sampled, k0, k1,
 //                    h, r, q, spikes, membrane, resets)
 //   psu_rowdot_*    (A, B, R, N, out, lower)     out[i, j] = sum_n A[i, n] B[j, n]   (grid R x R)
 //   psu_rowsum_*    (A, N, out)                  out[i]    = sum_n A[i, n]           (grid R)
@@ -70,6 +70,27 @@ __device__ __forceinline__ double sigmoid(double z) {
     return z >= 0.0 ? s : e * s;
 }
 
+// sigmoid(z) and its slope sigmoid(z) sigmoid(-z) = e / (1 + e)^2 from one e = exp(-|z|): accurate
+// where P (1 - P) of a rounded P near 1 is not (SPEC §5).
+__device__ __forceinline__ float sigmoid_slope(float z, float* slope) {
+    const float e = expf(-fabsf(z));
+    const float s = 1.0f / (1.0f + e);
+    *slope = e * s * s;
+    return z >= 0.0f ? s : e * s;
+}
+__device__ __forceinline__ double sigmoid_slope(double z, double* slope) {
+    const double e = exp(-fabs(z));
+    const double s = 1.0 / (1.0 + e);
+    *slope = e * s * s;
+    return z >= 0.0 ? s : e * s;
+}
+
+// The decay a = 1/tau carried as a_hi = F(a), a_lo = F(a - a_hi) and applied with one rounding,
+// v (a_hi + a_lo): float32's rounding of a must not compound over T steps (SPEC §9). a_lo is 0
+// in double.
+__device__ __forceinline__ float decay(float v, float a_hi, float a_lo) { return fmaf(v, a_hi, v * a_lo); }
+__device__ __forceinline__ double decay(double v, double a_hi, double a_lo) { return fma(v, a_hi, v * a_lo); }
+
 // b[t] + sum_{j<=t} W[t, j] x[j, n]: the masked product (upper triangle of W never read).
 template <typename F>
 __device__ __forceinline__ F mix(const F* w, const F* b, const F* x, int T, i64 N, int t, i64 n) {
@@ -79,7 +100,7 @@ __device__ __forceinline__ F mix(const F* w, const F* b, const F* x, int T, i64 
 }
 
 template <typename F>
-__device__ void forward_impl(int code, const F* x, const F* w, const F* b, int T, i64 N, F a, F gamma,
+__device__ void forward_impl(int code, const F* x, const F* w, const F* b, int T, i64 N, F a_hi, F a_lo, F gamma,
                              F theta, int sampled, u32 k0, u32 k1, F* spikes, F* membrane, F* resets,
                              int want_membrane, int want_resets) {
     const i64 n = (i64)blockIdx.x * blockDim.x + threadIdx.x;
@@ -87,14 +108,14 @@ __device__ void forward_impl(int code, const F* x, const F* w, const F* b, int T
     F h = 0, r = 0, q = 0;
     for (int t = 0; t < T; ++t) {
         const i64 at = (i64)t * N + n;
-        r = a * (r + q);
+        r = decay(r + q, a_hi, a_lo);
         const F xv = x[at];
         F hv;
         if (code == IPSU) {
             hv = mix(w, b, x, T, N, t, n);
             q = xv;
         } else {
-            hv = a * (h + xv);
+            hv = decay(h + xv, a_hi, a_lo);
             h = hv;
             F p = sigmoid(code == PSU ? hv : mix(w, b, x, T, N, t, n));
             if (sampled) {
@@ -109,11 +130,11 @@ __device__ void forward_impl(int code, const F* x, const F* w, const F* b, int T
     }
 }
 
-// Forward recomputed, then: gv = G dS/dV, pp = P(1-P) (RPSU: later gZ), partial[0, n] =
+// Forward recomputed, then: gv = G dS/dV, pp = sigmoid(z) sigmoid(-z) (RPSU: later gZ), partial[0, n] =
 // sum gV (1 + tied r), partial[1, n] = sum G dS/dalpha (double), and dL/dX (SPEC §5).
 template <typename F>
-__device__ void vjp_impl(int code, const F* x, const F* g, const F* w, const F* b, int T, i64 N, F a,
-                         F gamma, F theta, F alpha, int tied, int sampled, u32 k0, u32 k1, F* dx,
+__device__ void vjp_impl(int code, const F* x, const F* g, const F* w, const F* b, int T, i64 N, F a_hi,
+                         F a_lo, F gamma, F theta, F alpha, int tied, int sampled, u32 k0, u32 k1, F* dx,
                          F* gv, F* pp, double* partial) {
     const i64 n = (i64)blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= N) return;
@@ -122,17 +143,18 @@ __device__ void vjp_impl(int code, const F* x, const F* g, const F* w, const F* 
     double acc_theta = 0.0, acc_alpha = 0.0;
     for (int t = 0; t < T; ++t) {
         const i64 at = (i64)t * N + n;
-        r = a * (r + q);
+        r = decay(r + q, a_hi, a_lo);
         const F xv = x[at];
         F hv;
         if (code == IPSU) {
             hv = mix(w, b, x, T, N, t, n);
             q = xv;
         } else {
-            hv = a * (h + xv);
+            hv = decay(h + xv, a_hi, a_lo);
             h = hv;
-            const F p = sigmoid(code == PSU ? hv : mix(w, b, x, T, N, t, n));
-            pp[at] = p * ((F)1 - p);
+            F slope;
+            const F p = sigmoid_slope(code == PSU ? hv : mix(w, b, x, T, N, t, n), &slope);
+            pp[at] = slope;
             q = sampled ? (uniform<F>(k0, k1, n, t) < p ? (F)1 : (F)0) : p;
         }
         const F d = (hv - gamma * r) - theta;
@@ -152,16 +174,16 @@ __device__ void vjp_impl(int code, const F* x, const F* g, const F* w, const F* 
         const i64 at = (i64)t * N + n;
         const F gvt = gv[at];
         if (code == PSU) {
-            e = a * ((gvt - gamma * c * pp[at]) + e);
+            e = decay((gvt - gamma * c * pp[at]) + e, a_hi, a_lo);
             dx[at] = e;
         } else if (code == IPSU) {
             dx[at] = -gamma * c;
         } else {
-            e = a * (gvt + e);
+            e = decay(gvt + e, a_hi, a_lo);
             dx[at] = e;
             pp[at] = -gamma * c * pp[at];
         }
-        c = a * (c + gvt);
+        c = decay(c + gvt, a_hi, a_lo);
     }
     if (code != PSU) {
         const F* src = code == IPSU ? gv : pp;
@@ -175,12 +197,12 @@ __device__ void vjp_impl(int code, const F* x, const F* g, const F* w, const F* 
 
 template <typename F>
 __device__ void step_impl(int code, int t, int T, i64 N, const F* x_t, F* history, const F* w, const F* b,
-                          F a, F gamma, F theta, int sampled, u32 k0, u32 k1, F* h, F* r, F* q,
+                          F a_hi, F a_lo, F gamma, F theta, int sampled, u32 k0, u32 k1, F* h, F* r, F* q,
                           F* spikes, F* membrane, F* resets) {
     const i64 n = (i64)blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= N) return;
     const F xv = x_t[n];
-    const F rv = a * (r[n] + q[n]);
+    const F rv = decay(r[n] + q[n], a_hi, a_lo);
     r[n] = rv;
     F mv = 0;
     if (code != PSU) {
@@ -192,7 +214,7 @@ __device__ void step_impl(int code, int t, int T, i64 N, const F* x_t, F* histor
         hv = mv;
         q[n] = xv;
     } else {
-        hv = a * (h[n] + xv);
+        hv = decay(h[n] + xv, a_hi, a_lo);
         F p = sigmoid(code == PSU ? hv : mv);
         if (sampled) {
             p = uniform<F>(k0, k1, n, t) < p ? (F)1 : (F)0;
@@ -240,24 +262,24 @@ __device__ void rowsum_impl(const A* a, i64 N, O* out) {
 
 #define PSU_ENTRY_POINTS(F, SUFFIX)                                                                   \
     extern "C" __global__ void psu_forward_##SUFFIX(                                                  \
-        int code, const F* x, const F* w, const F* b, int T, i64 N, F a, F gamma, F theta,            \
+        int code, const F* x, const F* w, const F* b, int T, i64 N, F a_hi, F a_lo, F gamma, F theta, \
         int sampled, u32 k0, u32 k1, F* spikes, F* membrane, F* resets, int want_membrane,            \
         int want_resets) {                                                                            \
-        forward_impl<F>(code, x, w, b, T, N, a, gamma, theta, sampled, k0, k1, spikes, membrane,      \
+        forward_impl<F>(code, x, w, b, T, N, a_hi, a_lo, gamma, theta, sampled, k0, k1, spikes, membrane,      \
                         resets, want_membrane, want_resets);                                          \
     }                                                                                                 \
     extern "C" __global__ void psu_vjp_##SUFFIX(                                                      \
-        int code, const F* x, const F* g, const F* w, const F* b, int T, i64 N, F a, F gamma,         \
-        F theta, F alpha, int tied, int sampled, u32 k0, u32 k1, F* dx, F* gv, F* pp,                 \
+        int code, const F* x, const F* g, const F* w, const F* b, int T, i64 N, F a_hi, F a_lo,       \
+        F gamma, F theta, F alpha, int tied, int sampled, u32 k0, u32 k1, F* dx, F* gv, F* pp,        \
         double* partial) {                                                                            \
-        vjp_impl<F>(code, x, g, w, b, T, N, a, gamma, theta, alpha, tied, sampled, k0, k1, dx, gv,    \
+        vjp_impl<F>(code, x, g, w, b, T, N, a_hi, a_lo, gamma, theta, alpha, tied, sampled, k0, k1, dx, gv,    \
                     pp, partial);                                                                     \
     }                                                                                                 \
     extern "C" __global__ void psu_step_##SUFFIX(                                                     \
-        int code, int t, int T, i64 N, const F* x_t, F* history, const F* w, const F* b, F a,         \
-        F gamma, F theta, int sampled, u32 k0, u32 k1, F* h, F* r, F* q, F* spikes, F* membrane,      \
-        F* resets) {                                                                                  \
-        step_impl<F>(code, t, T, N, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q,    \
+        int code, int t, int T, i64 N, const F* x_t, F* history, const F* w, const F* b, F a_hi,      \
+        F a_lo, F gamma, F theta, int sampled, u32 k0, u32 k1, F* h, F* r, F* q, F* spikes,           \
+        F* membrane, F* resets) {                                                                     \
+        step_impl<F>(code, t, T, N, x_t, history, w, b, a_hi, a_lo, gamma, theta, sampled, k0, k1, h, r, q,    \
                      spikes, membrane, resets);                                                       \
     }                                                                                                 \
     extern "C" __global__ void psu_rowdot_##SUFFIX(const F* a, const F* bm, int R, i64 N, F* out,     \

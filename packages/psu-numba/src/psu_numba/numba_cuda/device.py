@@ -157,8 +157,8 @@ class NumbaCudaDevice(CudaDevice):
 
     def forward(self, k: Launch, spikes: Any, membrane: Any, resets: Any, want_membrane: bool,
                 want_resets: bool) -> None:  # fmt: skip
-        a, gamma, theta, _, k0, k1 = k.scalars
-        _per_element(kernels.forward_kernel, k.n, k.params.code, k.x, k.w, k.b, a, gamma, theta, k.params.sampled,
+        a_hi, a_lo, gamma, theta, _, k0, k1 = k.scalars
+        _per_element(kernels.forward_kernel, k.n, k.params.code, k.x, k.w, k.b, a_hi, a_lo, gamma, theta, k.params.sampled,
                      k0, k1, spikes, membrane, resets, want_membrane, want_resets)  # fmt: skip
 
     def vjp(self, k: Launch, g: Any, dx: Any) -> tuple[Any, Any, float, float]:
@@ -166,8 +166,8 @@ class NumbaCudaDevice(CudaDevice):
         gv = cuda.device_array((T, n), dt)
         pp = cuda.device_array((T, n) if p.code != IPSU else (1, 1), dt)
         partial = cuda.device_array((2, n), np.float64)
-        a, gamma, theta, alpha, k0, k1 = k.scalars
-        _per_element(kernels.vjp_kernel, n, p.code, k.x, g, k.w, k.b, a, gamma, theta, alpha, p.tied, p.sampled,
+        a_hi, a_lo, gamma, theta, alpha, k0, k1 = k.scalars
+        _per_element(kernels.vjp_kernel, n, p.code, k.x, g, k.w, k.b, a_hi, a_lo, gamma, theta, alpha, p.tied, p.sampled,
                      k0, k1, dx, gv, pp, partial)  # fmt: skip
         sums = self.zeros((2,), np.float64)
         dW = db = None
@@ -185,8 +185,8 @@ class NumbaCudaDevice(CudaDevice):
 
     def step(self, k: Launch, t: int, history: Any, h: Any, r: Any, q: Any, spikes: Any, membrane: Any,
              resets: Any) -> None:  # fmt: skip
-        a, gamma, theta, _, k0, k1 = k.scalars
-        _per_element(kernels.step_kernel, k.n, k.params.code, t, k.x, history, k.w, k.b, a, gamma, theta,
+        a_hi, a_lo, gamma, theta, _, k0, k1 = k.scalars
+        _per_element(kernels.step_kernel, k.n, k.params.code, t, k.x, history, k.w, k.b, a_hi, a_lo, gamma, theta,
                      k.params.sampled, k0, k1, h, r, q, spikes, membrane, resets)  # fmt: skip
 
     def threefry(self, k0: Any, k1: Any, c0: Any, c1: Any, out0: Any, out1: Any) -> None:

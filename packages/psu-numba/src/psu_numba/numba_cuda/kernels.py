@@ -28,7 +28,7 @@ from numba.core.registry import CPUDispatcher
 # Numba compiles a CPU function called from a CUDA kernel as a device function from the same
 # Python source: the per-neuron pieces are written once, in the CPU kernels' file.
 from psu_numba.common import IPSU, PSU
-from psu_numba.cpu.kernels import exp_neg, mix, sigmoid, step_neuron, threefry, uniform_bits
+from psu_numba.cpu.kernels import decay, exp_neg, mix, sigmoid, sigmoid_slope, step_neuron, threefry, uniform_bits
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
 #: Threads per block of the element-wise kernels and of the reductions (a power of two). The
@@ -63,10 +63,15 @@ else:
         # The CPU's exp is a polynomial that vectorises; on the GPU libdevice's exp is as cheap.
         return lambda z: math.exp(z)
 
+    @overload(decay, target="cuda")
+    def _decay_cuda(v, a_hi, a_lo):  # type: ignore[no-untyped-def]
+        # v (a_hi + a_lo) with one rounding, in the dtype of v: no float64 on a float32 kernel.
+        return lambda v, a_hi, a_lo: cuda.fma(v, a_hi, v * a_lo)
+
 
 @cuda.jit
 def forward_kernel(
-    code, x, w, b, a, gamma, theta, sampled, k0, k1, spikes, membrane, resets, want_membrane, want_resets
+    code, x, w, b, a_hi, a_lo, gamma, theta, sampled, k0, k1, spikes, membrane, resets, want_membrane, want_resets
 ):
     """Forward of SPEC §3 for neuron ``n`` (one thread): see psu_numba.cpu.kernels.forward_kernel."""
     n = cuda.grid(1)
@@ -80,13 +85,13 @@ def forward_kernel(
     r = zero
     q = zero
     for t in range(T):
-        r = a * (r + q)
+        r = decay(r + q, a_hi, a_lo)
         xv = x[t, n]
         if code == IPSU:
             hv = mix(w, b, x, t, n)
             q = xv
         else:
-            hv = a * (h + xv)
+            hv = decay(h + xv, a_hi, a_lo)
             h = hv
             p = sigmoid(hv if code == PSU else mix(w, b, x, t, n), one)
             if sampled:
@@ -101,10 +106,11 @@ def forward_kernel(
 
 
 @cuda.jit
-def vjp_kernel(code, x, g, w, b, a, gamma, theta, alpha, tied, sampled, k0, k1, dx, gv, pp, partial):
+def vjp_kernel(code, x, g, w, b, a_hi, a_lo, gamma, theta, alpha, tied, sampled, k0, k1, dx, gv, pp, partial):
     """Backward of SPEC §5 for neuron ``n`` (one thread), forward recomputed.
 
-    Forward sweep: ``gv[t, n] = G dS/dV``, ``pp[t, n] = P(1-P)``, and the neuron's terms of
+    Forward sweep: ``gv[t, n] = G dS/dV``, ``pp[t, n] = P' = sigmoid(z) sigmoid(-z)`` (from the
+    logit, not from a rounded ``P``), and the neuron's terms of
     dL/dtheta (``sum gV (1 + tied r)``, negated by the caller) and dL/dalpha into
     ``partial[0, n]``, ``partial[1, n]`` (float64). Reverse sweep: ``c = Bᵀ gV`` and dL/dX; for
     RPSU ``pp[t, n]`` is overwritten with ``gZ`` for the dL/dW, dL/db reductions.
@@ -124,16 +130,16 @@ def vjp_kernel(code, x, g, w, b, a, gamma, theta, alpha, tied, sampled, k0, k1, 
     acc_theta = 0.0
     acc_alpha = 0.0
     for t in range(T):
-        r = a * (r + q)
+        r = decay(r + q, a_hi, a_lo)
         xv = x[t, n]
         if code == IPSU:
             hv = mix(w, b, x, t, n)
             q = xv
         else:
-            hv = a * (h + xv)
+            hv = decay(h + xv, a_hi, a_lo)
             h = hv
-            p = sigmoid(hv if code == PSU else mix(w, b, x, t, n), one)
-            pp[t, n] = p * (one - p)
+            p, slope = sigmoid_slope(hv if code == PSU else mix(w, b, x, t, n), one)
+            pp[t, n] = slope
             if sampled:
                 q = one if x.dtype.type(uniform_bits(k0, k1, n, t)) * scale < p else zero
             else:
@@ -155,15 +161,15 @@ def vjp_kernel(code, x, g, w, b, a, gamma, theta, alpha, tied, sampled, k0, k1, 
     for t in range(T - 1, -1, -1):
         gvt = gv[t, n]
         if code == PSU:
-            e = a * ((gvt - gamma * c * pp[t, n]) + e)
+            e = decay((gvt - gamma * c * pp[t, n]) + e, a_hi, a_lo)
             dx[t, n] = e
         elif code == IPSU:
             dx[t, n] = -gamma * c
         else:
-            e = a * (gvt + e)
+            e = decay(gvt + e, a_hi, a_lo)
             dx[t, n] = e
             pp[t, n] = -gamma * c * pp[t, n]
-        c = a * (c + gvt)
+        c = decay(c + gvt, a_hi, a_lo)
     if code != PSU:
         for j in range(T):
             acc = zero
@@ -220,11 +226,13 @@ def rowsum_kernel(A, out):
 
 
 @cuda.jit
-def step_kernel(code, t, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane, resets):
+def step_kernel(code, t, x_t, history, w, b, a_hi, a_lo, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane,
+                resets):  # fmt: skip
     """:func:`psu_numba.cpu.kernels.step_neuron` for neuron ``n`` (one thread)."""
     n = cuda.grid(1)
     if n < x_t.shape[0]:
-        step_neuron(code, t, n, x_t, history, w, b, a, gamma, theta, sampled, k0, k1, h, r, q, spikes, membrane, resets)
+        step_neuron(code, t, n, x_t, history, w, b, a_hi, a_lo, gamma, theta, sampled, k0, k1, h, r, q, spikes,
+                    membrane, resets)  # fmt: skip
 
 
 @cuda.jit
