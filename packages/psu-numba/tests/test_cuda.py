@@ -162,6 +162,38 @@ SIM_SCRIPT = textwrap.dedent(
     w0, w1 = api.threefry2x32(*map(dev, k))
     assert (w0.copy_to_host() == rng.threefry2x32(*k)[0]).all() and (w1.copy_to_host() == rng.threefry2x32(*k)[1]).all()
     assert (api.uniforms(2**64 - 3, (3, 5)).copy_to_host() == rng.uniforms(2**64 - 3, (3, 5))).all()
+    # issue 11 on the GPU kernels: the decay over 1000 float32 steps (SPEC §9), the slope of a
+    # saturated reset probability (SPEC §5), causality whatever the values (SPEC §1), a 0-d x
+    pr = dict(tau=1.00011508, threshold=1000.0, reset_scale=0.0)
+    x1 = np.ones((1000, 1), np.float32)
+    v = api.psu(dev(x1), **pr, return_membrane=True).membrane.copy_to_host()
+    want = reference.forward("psu", x1.astype(np.float64), **pr).membrane
+    assert abs(v[999, 0] - want[999, 0]) <= 1e-5 + 1e-5 * want[999, 0], v[999, 0]
+    xs, ws, bs = np.ones((2, 64), np.float32), np.zeros((2, 2), np.float32), np.full(2, 12.0, np.float32)
+    pr = dict(tau=2.0, threshold=0.1, reset_scale=1.0)
+    got = api.vjp("rpsu", dev(xs), dev(np.ones_like(xs)), dev(ws), dev(bs), **pr).bias.copy_to_host()
+    want = reference.vjp("rpsu", xs.astype(np.float64), np.ones((2, 64)), ws.astype(np.float64),
+                         bs.astype(np.float64), **pr).bias
+    assert np.all(np.abs(got - want) <= 1e-5 + 1e-4 * np.abs(want)), (got, want)
+    x, w, b = gen.normal(0.8, 1.0, size=(6, 2)), gen.normal(size=(6, 6)), gen.normal(size=6)
+    for variant in ("psu", "ipsu", "rpsu"):
+        args = (None, None) if variant == "psu" else (w, b)
+        clean = api.forward(variant, dev(x), *map(dev, args), return_membrane=True)
+        xn, wn = x.copy(), w.copy()
+        xn[3, 0], xn[3, 1] = np.nan, np.inf
+        wn[np.triu_indices(6, 1)] = np.nan
+        hit = api.forward(variant, dev(xn), *map(dev, (None, None) if variant == "psu" else (wn, b)),
+                          return_membrane=True)
+        for name in ("spikes", "membrane"):
+            a, c = getattr(clean, name).copy_to_host(), getattr(hit, name).copy_to_host()
+            assert np.array_equal(a[:3], c[:3]), (variant, name)
+        assert not np.isfinite(hit.membrane.copy_to_host()[3]).any(), variant
+    try:
+        api.psu(cuda.to_device(np.array(1.0)))  # (dev makes it 1-d)
+    except ValueError as exc:
+        assert "x must have shape" in str(exc) and "rank >= 1" in str(exc)
+    else:
+        raise AssertionError("a 0-d x was accepted")
     try:
         api.psu(np.zeros((3, 2)))
     except TypeError as exc:

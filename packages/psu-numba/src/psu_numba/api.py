@@ -222,15 +222,18 @@ class Api:
         inspect (SPEC §11), so there is no cotangent for them. The forward pass is recomputed in
         the same kernel. With ``gV = G ⊙ dS/dV``, ``dS/dV = alpha / (2 (1 + (pi/2 alpha (V - theta))^2))``:
 
-        * PSU:  dL/dX = ``Aᵀ (gV - gamma (Bᵀ gV) ⊙ P ⊙ (1 - P))``
+        * PSU:  dL/dX = ``Aᵀ (gV - gamma (Bᵀ gV) ⊙ P')``
         * IPSU: dL/dX = ``(W ⊙ M)ᵀ gV - gamma Bᵀ gV``; dL/dW = ``(gV Xᵀ) ⊙ M``; dL/db = ``sum_n gV``
-        * RPSU: ``gZ = -gamma (Bᵀ gV) ⊙ P ⊙ (1 - P)``; dL/dX = ``Aᵀ gV + (W ⊙ M)ᵀ gZ``;
+        * RPSU: ``gZ = -gamma (Bᵀ gV) ⊙ P'``; dL/dX = ``Aᵀ gV + (W ⊙ M)ᵀ gZ``;
           dL/dW = ``(gZ Xᵀ) ⊙ M``; dL/db = ``sum_n gZ``
         * dL/dalpha = ``sum G ⊙ dS/dalpha``; dL/dtheta = ``-sum gV`` minus ``sum gV ⊙ (B Q)``
           when ``gamma`` is tied to the threshold. Sampled mode is straight-through (``dR/dP = 1``).
+        * ``P' = sigmoid(z) sigmoid(-z)`` from the logit ``z`` (``H`` for PSU, the mix for RPSU),
+          never ``P (1 - P)`` of a rounded ``P`` (SPEC §5).
 
         ``grad_spikes`` has the shape of ``x``; ``out`` is an optional preallocated dL/dX. Sums over
-        neurons are float64 in a fixed order: a repeated call gives the same bits.
+        neurons are float64 in a fixed order (on the CPU, dL/dW from ``GEMM_MIN_T`` steps on is a
+        BLAS product in the dtype of ``x``): a repeated call gives the same bits.
 
         Returns ``Gradients(x, weight, bias, threshold, surrogate_alpha)``: arrays in the dtype of
         ``x`` (``weight``/``bias`` ``None`` for PSU), the two scalars as Python floats.
@@ -304,8 +307,12 @@ class Api:
         ``h_t = b_t + sum_{j<=t} W[t, j] x_j``; RPSU ``p_t = sigmoid(b_t + sum_{j<=t} W[t, j] x_j)``,
         PSU ``p_t = sigmoid(h_t)``; ``v_t = h_t - gamma r_t``; ``s_t = [v_t > theta]``. In sampled
         mode the draw ``R_t = [u(t, n) < p_t]`` (the stream of the parallel form) is ``reset``. Fed
-        ``x[0], x[1], ...`` it gives the spikes of :meth:`forward`. IPSU/RPSU raise ``ValueError``
-        past step ``T``. Outputs are ``[*neuron_shape]`` in the dtype of ``x_t``.
+        ``x[0], x[1], ...`` it matches :meth:`forward` as SPEC §3 says: on the golden vectors the
+        golden spikes and the membrane within SPEC §9; elsewhere spikes may differ only where
+        ``|V - theta|`` is within the dtype's membrane tolerance. On the CPU it runs the same
+        arithmetic as :meth:`forward` for PSU, and for IPSU/RPSU with ``T`` below the BLAS
+        threshold (``psu_numba.cpu.device.GEMM_MIN_T``), and then gives the same bits. IPSU/RPSU
+        raise ``ValueError`` past step ``T``. Outputs are ``[*neuron_shape]`` in the dtype of ``x_t``.
         """
         dev = self.device
         dev.require()

@@ -4,7 +4,8 @@
 // warp touch consecutive neurons of one time step: coalesced. Reductions over neurons (dW, db and
 // the scalar gradients) are fixed-order strided sums plus a fixed shared-memory tree per block:
 // no atomics, the same bits on every call. No #include: NVRTC has no standard headers, and the
-// math functions used (exp, expf, fabs, fabsf) are CUDA built-ins.
+// math functions used (exp, expf, fabs, fabsf, fma, fmaf) are CUDA built-ins. decay and
+// sigmoid_slope are also host functions, for the host checks of the unit tests.
 //
 // Entry points (extern "C", suffix _f32 / _f64 for float / double):
 //   psu_forward_*   (code, x, w, b, T, N, a_hi, a_lo, gamma, theta, sampled, k0, k1,
@@ -72,13 +73,13 @@ __device__ __forceinline__ double sigmoid(double z) {
 
 // sigmoid(z) and its slope sigmoid(z) sigmoid(-z) = e / (1 + e)^2 from one e = exp(-|z|): accurate
 // where P (1 - P) of a rounded P near 1 is not (SPEC §5).
-__device__ __forceinline__ float sigmoid_slope(float z, float* slope) {
+__host__ __device__ __forceinline__ float sigmoid_slope(float z, float* slope) {
     const float e = expf(-fabsf(z));
     const float s = 1.0f / (1.0f + e);
     *slope = e * s * s;
     return z >= 0.0f ? s : e * s;
 }
-__device__ __forceinline__ double sigmoid_slope(double z, double* slope) {
+__host__ __device__ __forceinline__ double sigmoid_slope(double z, double* slope) {
     const double e = exp(-fabs(z));
     const double s = 1.0 / (1.0 + e);
     *slope = e * s * s;
@@ -88,8 +89,8 @@ __device__ __forceinline__ double sigmoid_slope(double z, double* slope) {
 // The decay a = 1/tau carried as a_hi = F(a), a_lo = F(a - a_hi) and applied with one rounding,
 // v (a_hi + a_lo): float32's rounding of a must not compound over T steps (SPEC §9). a_lo is 0
 // in double.
-__device__ __forceinline__ float decay(float v, float a_hi, float a_lo) { return fmaf(v, a_hi, v * a_lo); }
-__device__ __forceinline__ double decay(double v, double a_hi, double a_lo) { return fma(v, a_hi, v * a_lo); }
+__host__ __device__ __forceinline__ float decay(float v, float a_hi, float a_lo) { return fmaf(v, a_hi, v * a_lo); }
+__host__ __device__ __forceinline__ double decay(double v, double a_hi, double a_lo) { return fma(v, a_hi, v * a_lo); }
 
 // b[t] + sum_{j<=t} W[t, j] x[j, n]: the masked product (upper triangle of W never read).
 template <typename F>

@@ -2,7 +2,7 @@
 
 ``x`` is ``[T, N]`` C order, so at each step the threads of a warp read consecutive neurons of
 one row: coalesced loads and stores along the neuron axis. The per-neuron recurrences of
-SPEC §3/§5 run in registers; the backward pass keeps ``gV`` and ``P(1-P)`` (later ``gZ``) in
+SPEC §3/§5 run in registers; the backward pass keeps ``gV`` and ``P' = sigmoid(z) sigmoid(-z)`` (later ``gZ``) in
 ``[T, N]`` global scratch between its forward and reverse sweeps.
 
 Reductions over neurons (dL/dW, dL/db, dL/dtheta, dL/dalpha) never use atomics: each is a
