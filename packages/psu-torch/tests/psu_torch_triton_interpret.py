@@ -107,6 +107,40 @@ def half_kernels_match_float32_eager() -> None:
                 torch.testing.assert_close(v, u, rtol=1e-4, atol=1e-4)
 
 
+def kernels_are_robust() -> None:
+    """Issue 11: causal under NaN/inf (SPEC §1), float32 decay that does not drift with T (SPEC §9),
+    and the slope of a saturated reset probability from the logit (SPEC §5)."""
+    from psu_core.tolerances import error_ratio, for_dtype
+
+    x = np.full((6, 2), 0.9)
+    x[3, 0], x[3, 1] = np.nan, np.inf
+    for seed in (None, 5):
+        kw = dict(threshold=0.3, reset="expected" if seed is None else "sampled", seed=seed, return_membrane=True)
+        out = F.psu(torch.tensor(x), method="triton", **kw)
+        ref = F.psu(torch.tensor(x[:3]), method="recurrence", **kw)
+        assert torch.equal(out.membrane[:3], ref.membrane) and torch.equal(out.spikes[:3], ref.spikes)
+        assert not torch.isfinite(out.membrane[3]).any()
+    long = dict(tau=1.00011508, threshold=1000.0, reset_scale=0.0)
+    want = reference.forward("psu", np.ones((1000, 1)), **long).membrane
+    for dt in (torch.float32, torch.float16):
+        got = F.psu(torch.ones((1000, 1), dtype=dt), method="triton", return_membrane=True, **long).membrane
+        assert error_ratio(got.float().numpy(), want, for_dtype(str(dt)[6:]).membrane) <= 1.0, dt
+    # a float32 state would give 944.56818 (1.5x the float32 tolerance): check the kernel's own
+    # float32 arithmetic, not only the half output's rounding
+    got = F.psu(torch.ones((1000, 1)), method="triton", return_membrane=True, **long).membrane
+    assert abs(float(got[999, 0]) - 944.55388) < 1e-5 + 1e-5 * 944.55388
+    x0 = 24.0 + 0.5 * np.arange(5)
+    xs = np.stack([x0, -x0 / 2])
+    kw = dict(tau=2.0, threshold=1.0, reset_scale=1e5, surrogate_alpha=2.0)
+    V = reference.forward("psu", xs, **kw).membrane
+    G = np.zeros_like(xs)
+    G[1] = np.float32(1 + (np.pi * (V[1] - 1.0)) ** 2)
+    want = reference.vjp("psu", xs, G, **kw).x
+    xt = torch.tensor(xs, dtype=torch.float32, requires_grad=True)
+    F.psu(xt, method="triton", **kw).backward(torch.tensor(G, dtype=torch.float32))
+    assert error_ratio(xt.grad.numpy(), want, for_dtype("float32").gradient) <= 1.0
+
+
 def half_public_api_within_tolerance() -> None:
     # The case on which half-precision arithmetic misses SPEC §9's tolerances (test_torch_half.py).
     for dt in (torch.bfloat16, torch.float16):
@@ -126,5 +160,6 @@ if __name__ == "__main__":
     public_api_matches_reference()
     half_kernels_match_float32_eager()
     half_public_api_within_tolerance()
+    kernels_are_robust()
     print("TRITON-INTERPRET-OK")
     sys.exit(0)

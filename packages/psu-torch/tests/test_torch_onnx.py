@@ -138,3 +138,17 @@ def test_validate_is_refused_at_export():
             return psu_torch.psu(x, validate=True)
 
     assert "validate=True" in str(_export_error(Net().eval(), torch.randn(T, 2)))
+
+
+@pytest.mark.parametrize("name", ["psu", "ipsu", "rpsu"])
+def test_exported_graph_is_causal_under_nan(name, tmp_path):
+    # SPEC §1: a NaN or inf at step 3 leaves steps 0..2 as they were, in the exported graph too
+    torch.manual_seed(3)
+    model = MODULES[name]().eval()
+    x = torch.randn(T, 4, 5) * 1.5
+    session = _export(model, x, tmp_path)
+    x2 = x.clone()
+    x2[3, 0, 0], x2[3, 1, 2] = float("nan"), float("inf")
+    (s1, v1), (s2, v2) = _run(session, x), _run(session, x2)
+    assert np.array_equal(s1[:3], s2[:3]) and np.array_equal(v1[:3], v2[:3])
+    assert not np.isfinite(v2[3, 0, 0]) and np.isin(s2, [0.0, 1.0]).all()

@@ -7,12 +7,24 @@ With ``a = 1/tau``::
 
 Every power is computed directly as ``a^k`` in float64 and then rounded once to the compute dtype,
 so its error does not grow with ``k`` (a running product would round ``k`` times).
+
+A recurrence that applies ``a`` at every step (or a chunk carry that applies ``a^L`` at every
+block) would multiply the rounding of ``a`` into its state ``T`` times. In float32 it applies
+``a`` as two terms instead (:func:`split`): ``a_hi = float32(a)`` and ``a_lo = float32(a - a_hi)``
+(``a`` in float64), ``y = (u + a_lo s) + a_hi s``, whose error does not grow with ``T`` (SPEC §9).
+The second sum is one ``torch.add(.., alpha=a_hi)``, a fused multiply-add in PyTorch's CPU vector
+kernels and on CUDA (``tl.fma`` in the Triton kernels), so the product ``a_hi s`` is not rounded on
+its own either (measured: ``V[999]`` of the issue-11 repro, T = 1000 and tau = 1.00011508, is
+within 0.012 of the float32 tolerance, against 1.5 with a float32 ``a``). In float64 (and for an
+``a`` that float32 holds exactly, tau = 2 or 4) ``a_lo`` is 0 and the first sum is skipped.
 """
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
+import numpy as np
 import torch
 
 
@@ -48,3 +60,44 @@ def decay_matrices(T: int, a: float, dtype: torch.dtype, device: torch.device) -
 def decay_powers(a: float, exponents: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """``a^k`` for each ``k`` of the float64 tensor ``exponents``, rounded once to ``dtype``."""
     return (torch.tensor(a, dtype=torch.float64) ** exponents).to(dtype=dtype, device=device)
+
+
+def split(a: float, dtype: torch.dtype) -> tuple[float, float]:
+    """``(a_hi, a_lo)``: ``a`` (a float64 number) as ``a_hi + a_lo`` with both in ``dtype``
+    (``a_lo = 0.0`` for float64, or when ``dtype`` holds ``a`` exactly)."""
+    if dtype == torch.float64:
+        return a, 0.0
+    if dtype == torch.float32:
+        hi = float(np.float32(a))
+        return hi, float(np.float32(a - hi))
+    # half precision (a form handed half arithmetic on purpose; the operators compute it in float32)
+    hi = float(torch.tensor(a, dtype=dtype))
+    return hi, float(torch.tensor(a - hi, dtype=dtype))
+
+
+def decay_add(u: torch.Tensor, state: torch.Tensor, a: tuple[float, float], out: torch.Tensor,
+              tmp: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """``out = u + a state`` with ``a = (a_hi, a_lo)`` from :func:`split`, as ``(u + a_lo state) +
+    a_hi state`` (``tmp``: a buffer like ``out`` for the first sum; ``out`` may be ``state``)."""
+    hi, lo = a
+    if lo:
+        u = torch.add(u, state, alpha=lo, out=tmp)
+    return torch.add(u, state, alpha=hi, out=out)
+
+
+def decay_powers_split(
+    a: float, exponents: torch.Tensor, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``a^k`` (float64 ``exponents``) as ``(hi, lo)`` in ``dtype``: ``hi`` is ``a^k`` rounded once,
+    ``lo`` the rest rounded (``None`` when it is 0 everywhere, as in float64)."""
+    exact = torch.tensor(a, dtype=torch.float64) ** exponents
+    hi = exact.to(dtype)
+    if dtype == torch.float64:
+        return hi.to(device), None
+    lo = (exact - hi.to(torch.float64)).to(dtype)
+    return hi.to(device), (lo.to(device) if bool(lo.any()) else None)
+
+
+def power_split(a: float, n: int, dtype: torch.dtype) -> tuple[float, float]:
+    """``a^n`` as ``(hi, lo)`` in ``dtype`` (:func:`split` of the float64 power)."""
+    return split(math.pow(a, n), dtype)

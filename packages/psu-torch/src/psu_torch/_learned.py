@@ -7,7 +7,12 @@ history, so both are computed as GEMMs.
 Backward (``gV = G dS/dV``)::
 
     IPSU:  dX = K^T gV,  dW = (gV X^T) ⊙ M,  db = sum_n gV
-    RPSU:  gZ = -gamma (B^T gV) P (1 - P),  dX = A^T gV + (W ⊙ M)^T gZ,  dW = (gZ X^T) ⊙ M,  db = sum_n gZ
+    RPSU:  gZ = -gamma (B^T gV) sigma(Z) sigma(-Z),  dX = A^T gV + (W ⊙ M)^T gZ,  dW = (gZ X^T) ⊙ M,
+           db = sum_n gZ
+
+``W ⊙ M`` is ``tril(W)``, which selects (an upper-triangle NaN is not multiplied by 0); the
+time-mixing products are causal whatever the values (:mod:`psu_torch._causal`); ``sigma(Z)
+sigma(-Z)`` comes from the logit ``Z``, not from a rounded ``P`` (SPEC §5).
 
 Functions take ``X [T, N]``, ``W``, ``b`` in the compute dtype and the checked call ``p``
 (:class:`Params`); each backward returns the final ``(dL/dX, dL/dW, dL/db, dL/dtheta, dL/dalpha)``,
@@ -19,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from psu_core.checks import Params
+from psu_torch._causal import causal_addmm, causal_addmm_, causal_mm
 from psu_torch._decay import decay_matrices
 from psu_torch._surrogate import scalar_grads, scaled_surrogate
 from psu_torch.random import draw_resets
@@ -35,7 +41,7 @@ def ipsu_forward(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``S [T, N]`` and ``V`` (if wanted)."""
     K, _ = _ipsu_matrix(W, p)
-    V = torch.addmm(b[:, None], K, X)
+    V = causal_addmm(b[:, None], K, X)
     S = torch.gt(V, p.threshold, out=torch.empty_like(V)) if want_v else torch.gt(V, p.threshold, out=V)
     return S, (V if want_v else None)
 
@@ -46,7 +52,7 @@ def ipsu_backward(X: torch.Tensor, G: torch.Tensor, W: torch.Tensor, b: torch.Te
     (then ``dL/dX``) and ``gV``."""
     s = 0.5 * p.surrogate_alpha
     K, B = _ipsu_matrix(W, p)
-    D = torch.addmm(b[:, None], K, X).sub_(p.threshold)
+    D = causal_addmm(b[:, None], K, X).sub_(p.threshold)
     GV = scaled_surrogate(G, D, p.surrogate_alpha, out=torch.empty_like(X))  # gV / s
     sum_gvd = (GV * D).sum() if need_scalars else None
     dX = torch.mm(K.T, GV, out=D).mul_(s)
@@ -62,18 +68,22 @@ def ipsu_backward(X: torch.Tensor, G: torch.Tensor, W: torch.Tensor, b: torch.Te
 
 # ------------------------------------------------------------------------------------------- RPSU
 def _rpsu_membrane(
-    X: torch.Tensor, W: torch.Tensor, b: torch.Tensor, p: Params, R: torch.Tensor | None, neuron_offset: int = 0
-):
+    X: torch.Tensor, W: torch.Tensor, b: torch.Tensor, p: Params, R: torch.Tensor | None, neuron_offset: int = 0,
+    complement: bool = False,
+):  # fmt: skip
+    """``(V, P, R, Q, A, B, Pc)``; ``Pc = sigma(-Z)`` with ``complement``, else ``None``."""
     # Separate [T, N] buffers (not one stacked [2T, N]) so that each can be reused or returned
     # on its own without pinning the other.
     A, B = decay_matrices(X.shape[0], p.decay, X.dtype, X.device)
-    V = torch.mm(A, X)  # H
-    P = torch.addmm(b[:, None], torch.tril(W), X).sigmoid_()
+    V = causal_mm(A, X)  # H
+    Z = causal_addmm(b[:, None], torch.tril(W), X)
+    Pc = torch.neg(Z).sigmoid_() if complement else None
+    P = Z.sigmoid_()
     if p.sampled and R is None:
         R = draw_resets(p.seed, P, neuron_offset=neuron_offset)
     Q = P if R is None else R.to(X.dtype)
-    V.addmm_(B, Q, alpha=-p.gamma)
-    return V, P, R, Q, A, B
+    causal_addmm_(V, B, Q, alpha=-p.gamma)
+    return V, P, R, Q, A, B, Pc
 
 
 def rpsu_forward(
@@ -81,7 +91,7 @@ def rpsu_forward(
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode; neurons ``neuron_offset ..``
     of the whole call)."""
-    V, P, R, _, _, _ = _rpsu_membrane(X, W, b, p, None, neuron_offset)
+    V, P, R, _, _, _, _ = _rpsu_membrane(X, W, b, p, None, neuron_offset)
     S = torch.gt(V, p.threshold, out=P)
     return S, (V if want_v else None), R
 
@@ -93,13 +103,13 @@ def rpsu_backward(
     """Final gradients (module docstring). Three ``[T, N]`` temporaries, each reused: ``V - theta``
     -> ``c = B^T gV`` -> ``dL/dX``; ``P`` -> ``gZ``; ``gV``."""
     s = 0.5 * p.surrogate_alpha
-    V, P, R, Q, A, B = _rpsu_membrane(X, W, b, p, R)
+    V, P, R, Q, A, B, Pc = _rpsu_membrane(X, W, b, p, R, complement=True)
     D = V.sub_(p.threshold)
     GV = scaled_surrogate(G, D, p.surrogate_alpha, out=torch.empty_like(X))  # gV / s
     sums = ((GV * D).sum(), GV.sum()) if need_scalars else None
     C = torch.mm(B.T, GV, out=D)  # c = B^T gV / s
     bq = (C * Q).sum() if need_scalars and p.tied else None
-    GZ = P.addcmul_(P, P, value=-1).mul_(C).mul_(-p.gamma)  # gZ / s
+    GZ = P.mul_(Pc).mul_(C).mul_(-p.gamma)  # gZ / s
     dX = torch.mm(A.T, GV, out=C)
     dX.addmm_(torch.tril(W).T, GZ).mul_(s)
     dW = torch.tril(torch.mm(GZ, X.T)).mul_(s)

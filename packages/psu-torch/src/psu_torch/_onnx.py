@@ -10,7 +10,8 @@ lowers to one ONNX operator (MatMul, Sigmoid, Sub, Mul, Add, Greater, Cast)::
     RPSU:  V = A X - gamma B sigma((W ⊙ M) X + b)
     S = [V > theta]
 
-with ``X`` the input viewed as ``[T, N]``. ``A`` and ``B`` (:mod:`psu_torch._decay`) become constants
+with ``X`` the input viewed as ``[T, N]``. Each time-mixing product is made causal whatever the
+values (:mod:`psu_torch._causal`, in IsNaN/IsInf, Where and CumSum). ``A`` and ``B`` (:mod:`psu_torch._decay`) become constants
 of the graph, so ``T`` is fixed at export; ``theta``, ``gamma``, ``W`` and ``b`` are the tensors
 given (the module's parameters become initialisers). The neuron axes may stay dynamic (a batch
 size chosen at run time). Half precision is computed in float32, as everywhere
@@ -27,6 +28,7 @@ from typing import Any
 
 import torch
 
+from psu_torch._causal import causal_addmm, causal_mm
 from psu_torch._decay import decay_matrices
 from psu_torch._precision import compute_dtype
 
@@ -104,10 +106,10 @@ def forward(
     theta = _value(threshold, X)
     gamma = theta if reset_scale is None else float(reset_scale)
     if variant == "ipsu":
-        V = torch.matmul(torch.tril(weight.to(cd)) - gamma * B, X) + bias.to(cd)[:, None]
+        V = causal_addmm(bias.to(cd)[:, None], torch.tril(weight.to(cd)) - gamma * B, X)
     else:
-        H = torch.matmul(A, X)
-        Z = H if variant == "psu" else torch.matmul(torch.tril(weight.to(cd)), X) + bias.to(cd)[:, None]
-        V = H - gamma * torch.matmul(B, torch.sigmoid(Z))
+        H = causal_mm(A, X)
+        Z = H if variant == "psu" else causal_addmm(bias.to(cd)[:, None], torch.tril(weight.to(cd)), X)
+        V = H - gamma * causal_mm(B, torch.sigmoid(Z))
     S = (V > theta).to(x.dtype)
     return S.reshape(x.shape), V.to(x.dtype).reshape(x.shape)

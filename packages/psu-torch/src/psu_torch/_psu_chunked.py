@@ -16,6 +16,12 @@ and in reverse for the backward pass (``c = B^T gV``, ``e = A^T gH``)::
 than the recurrence (less dispatch and thread synchronisation), far less work than the dense form
 at large ``T``.
 
+The products inside a block are causal whatever the values (:mod:`psu_torch._causal`). The carries
+``h``, ``rho``, ``kappa``, ``eps`` are multiplied by ``a^L`` at every block; in float32 that power is
+applied as ``hi + lo`` (:func:`psu_torch._decay.decay_add`), so its rounding is not multiplied into
+them ``T / L`` times (SPEC §9). The backward pass keeps the logit ``H`` and forms
+``sigma(H) sigma(-H)`` from it (SPEC §5), not ``p (1 - p)`` from a rounded ``p``.
+
 Functions take ``X [T, N]`` in the compute dtype and the checked call ``p`` (:class:`Params`).
 """
 
@@ -24,7 +30,8 @@ from __future__ import annotations
 import torch
 
 from psu_core.checks import Params
-from psu_torch._decay import decay_matrices, decay_powers
+from psu_torch._causal import causal_addmm_, causal_mm
+from psu_torch._decay import decay_add, decay_matrices, decay_powers, power_split
 from psu_torch._surrogate import HALF_PI, scalar_grads
 from psu_torch.random import UniformRows
 
@@ -46,6 +53,25 @@ class _Block:
         """``a^(n - i + shift)`` for ``i = 0 .. n-1``."""
         return decay_powers(self.a, n - torch.arange(n, dtype=torch.float64) + shift, self.dtype, self.device)
 
+    def carry_h(self, Hb: torch.Tensor, h: torch.Tensor, t0: int, more: bool, tmp, tmp2) -> None:
+        """Add ``a^(i+1) h`` to the block ``Hb`` (``n`` rows); when ``more`` blocks follow, make ``h``
+        the block's last row as ``Hb_own[n-1] + a^n h`` with ``a^n`` split (module docstring)."""
+        n = Hb.shape[0]
+        if more:
+            tmp.copy_(Hb[n - 1])
+        if t0:
+            Hb.addr_(self.up1[:n], h)
+        if more:
+            if t0:
+                decay_add(tmp, h, power_split(self.a, n, self.dtype), out=h, tmp=tmp2)
+            else:
+                h.copy_(tmp)
+
+    def carry_sum(self, acc: torch.Tensor, M: torch.Tensor, w: torch.Tensor, n: int, tmp, tmp2) -> None:
+        """``acc = a^n acc + M^T w`` (``M [n, N]``, ``w [n]``), ``a^n`` split."""
+        torch.mv(M.T, w, out=tmp)
+        decay_add(tmp, acc, power_split(self.a, n, self.dtype), out=acc, tmp=tmp2)
+
 
 def psu_forward_chunked(
     X: torch.Tensor, p: Params, want_v: bool, neuron_offset: int = 0, L: int = CHUNK
@@ -62,18 +88,14 @@ def psu_forward_chunked(
     R = torch.empty((T, N), dtype=torch.bool, device=dev) if p.sampled else None
     stream = UniformRows(p.seed, T, N, dt, dev, neuron_offset) if p.sampled else None
     pbuf = torch.empty((L, N), dtype=dt, device=dev)
-    h_prev = torch.zeros(N, dtype=dt, device=dev)
-    rho = torch.zeros(N, dtype=dt, device=dev)
+    h_prev, rho, tmp, tmp2 = torch.zeros((4, N), dtype=dt, device=dev)
     for t0 in range(0, T, L):
         t1 = min(T, t0 + L)
         n = t1 - t0
         # The block is built in the output rows themselves (V, else S), then compared in place.
         Hb = V[t0:t1] if V is not None else S[t0:t1]
-        torch.mm(blk.A[:n, :n], X[t0:t1], out=Hb)
-        if t0:
-            Hb.addr_(blk.up1[:n], h_prev)
-        if t1 < T:
-            h_prev.copy_(Hb[n - 1])
+        causal_mm(blk.A[:n, :n], X[t0:t1], out=Hb)
+        blk.carry_h(Hb, h_prev, t0, t1 < T, tmp, tmp2)
         Pb = torch.sigmoid(Hb, out=pbuf[:n])
         if R is not None:
             for t in range(t0, t1):
@@ -81,11 +103,11 @@ def psu_forward_chunked(
             Qb = R[t0:t1].to(dt)
         else:
             Qb = Pb
-        Hb.addmm_(blk.B[:n, :n], Qb, alpha=-gamma)  # now V_blk
+        causal_addmm_(Hb, blk.B[:n, :n], Qb, alpha=-gamma)  # now V_blk
         if t0:
             Hb.addr_(blk.up0[:n], rho, alpha=-gamma)
         if t1 < T:
-            torch.addmv(rho, Qb.T, blk.down(n, 0), beta=a**n, out=rho)
+            blk.carry_sum(rho, Qb, blk.down(n, 0), n, tmp, tmp2)
         torch.gt(Hb, p.threshold, out=S[t0:t1])
     return S, V, R
 
@@ -104,36 +126,31 @@ def psu_backward_chunked(
     k2 = (HALF_PI * alpha) ** 2
     inv_s = torch.full((), 1.0 / s, dtype=dt, device=dev)
     GV = torch.empty_like(X)  # gV, then gH
-    PP = torch.empty_like(X)  # p, then p (1 - p) c, then dL/dX
-    work = torch.empty((L, N), dtype=dt, device=dev)
-    h_prev = torch.zeros(N, dtype=dt, device=dev)
-    rho = torch.zeros(N, dtype=dt, device=dev)
+    PP = torch.empty_like(X)  # H, then dL/dX
+    work, work2, work3 = torch.empty((3, L, N), dtype=dt, device=dev)
+    h_prev, rho, tmp, tmp2 = torch.zeros((4, N), dtype=dt, device=dev)
     acc = torch.zeros((3,), dtype=dt, device=dev) if need_scalars else None  # sum(gV D), sum(gV), sum(gV B Q)
     for t0 in range(0, T, L):
         t1 = min(T, t0 + L)
         n = t1 - t0
-        Hb = work[:n]
-        torch.mm(blk.A[:n, :n], X[t0:t1], out=Hb)
-        if t0:
-            Hb.addr_(blk.up1[:n], h_prev)
-        if t1 < T:
-            h_prev.copy_(Hb[n - 1])
-        Pb = torch.sigmoid(Hb, out=PP[t0:t1])
+        Hb = PP[t0:t1]
+        causal_mm(blk.A[:n, :n], X[t0:t1], out=Hb)
+        blk.carry_h(Hb, h_prev, t0, t1 < T, tmp, tmp2)
+        Pb = torch.sigmoid(Hb, out=work[:n])
         Qb = Pb if R is None else R[t0:t1].to(dt)
-        Hb.addmm_(blk.B[:n, :n], Qb, alpha=-gamma)
+        Vb = torch.addmm(Hb, blk.B[:n, :n], Qb, alpha=-gamma, out=work2[:n])
         if t0:
-            Hb.addr_(blk.up0[:n], rho, alpha=-gamma)
+            Vb.addr_(blk.up0[:n], rho, alpha=-gamma)
         if t1 < T:
-            torch.addmv(rho, Qb.T, blk.down(n, 0), beta=a**n, out=rho)
-        D = Hb.sub_(p.threshold)
+            blk.carry_sum(rho, Qb, blk.down(n, 0), n, tmp, tmp2)
+        D = Vb.sub_(p.threshold)
         GVb = GV[t0:t1]
         torch.addcmul(inv_s, D, D, value=k2 / s, out=GVb)
         torch.div(G[t0:t1], GVb, out=GVb)  # gV
         if acc is not None:
             torch.add(acc[0], torch.dot(GVb.reshape(-1), D.reshape(-1)), out=acc[0])
             torch.add(acc[1], GVb.sum(), out=acc[1])
-    kappa = torch.zeros(N, dtype=dt, device=dev)
-    eps = torch.zeros(N, dtype=dt, device=dev)
+    kappa, eps = torch.zeros((2, N), dtype=dt, device=dev)
     last = (T - 1) // L * L
     for t0 in range(last, -1, -L):
         t1 = min(T, t0 + L)
@@ -142,18 +159,19 @@ def psu_backward_chunked(
         cb = torch.mm(blk.B[:n, :n].T, GVb, out=work[:n])
         if t1 < T:
             cb.addr_(blk.down(n, 0), kappa)
+        Pb = torch.sigmoid(PPb, out=work2[:n])
         if acc is not None and p.tied:
-            Qb = PPb if R is None else R[t0:t1].to(dt)
+            Qb = Pb if R is None else R[t0:t1].to(dt)
             torch.add(acc[2], torch.dot(cb.reshape(-1), Qb.reshape(-1)), out=acc[2])
         if t0:
-            torch.addmv(kappa, GVb.T, blk.up0[:n], beta=a**n, out=kappa)
-        PPb.addcmul_(PPb, PPb, value=-1).mul_(cb)
-        GVb.add_(PPb, alpha=-gamma)  # gH
+            blk.carry_sum(kappa, GVb, blk.up0[:n], n, tmp, tmp2)
+        dP = torch.neg(PPb, out=work3[:n]).sigmoid_().mul_(Pb).mul_(cb)  # sigma(H) sigma(-H) c
+        GVb.add_(dP, alpha=-gamma)  # gH
         torch.mm(blk.A[:n, :n].T, GVb, out=PPb)  # dL/dX_blk, inside the block
         if t1 < T:
             PPb.addr_(blk.down(n, 1), eps)
         if t0:
-            torch.addmv(eps, GVb.T, blk.up0[:n], beta=a**n, out=eps)
+            blk.carry_sum(eps, GVb, blk.up0[:n], n, tmp, tmp2)
     if acc is None:
         return PP, None, None
     return (PP, *scalar_grads(p, acc[0], acc[1], acc[2], 1.0))

@@ -5,7 +5,10 @@ to amortise Python overhead (measured, see :func:`psu_torch._methods.choose_psu_
 
 Backward::
 
-    gV = G dS/dV,   C = B^T gV,   dL/dX = A^T (gV - gamma C P (1 - P))
+    gV = G dS/dV,   C = B^T gV,   dL/dX = A^T (gV - gamma C sigma(H) sigma(-H))
+
+(``sigma(H) sigma(-H)`` from the logit, not ``P (1 - P)`` from a rounded ``P``: SPEC §5). The
+time-mixing products are causal whatever the values (:mod:`psu_torch._causal`).
 
 Functions take ``X [T, N]`` in the compute dtype and the checked call ``p`` (:class:`Params`).
 """
@@ -15,23 +18,25 @@ from __future__ import annotations
 import torch
 
 from psu_core.checks import Params
+from psu_torch._causal import causal_addmm_, causal_mm
 from psu_torch._decay import decay_matrices
 from psu_torch._surrogate import scalar_grads, scaled_surrogate
 from psu_torch.random import draw_resets
 
 
-def _membrane(X: torch.Tensor, p: Params, R: torch.Tensor | None, neuron_offset: int = 0):
-    """``(V, P, R, Q, B)``: the membrane, the probabilities, the draws (drawn here in sampled mode
+def _membrane(X: torch.Tensor, p: Params, R: torch.Tensor | None, neuron_offset: int = 0, complement: bool = False):
+    """``(V, P, R, Q, B, Pc)``: the membrane, the probabilities, the draws (drawn here in sampled mode
     when ``R`` is not given, for neurons ``neuron_offset ..`` of the whole call), the reset input
-    ``Q`` and the matrix ``B``."""
+    ``Q``, the matrix ``B`` and, with ``complement``, ``sigma(-H)`` (else ``None``)."""
     A, B = decay_matrices(X.shape[0], p.decay, X.dtype, X.device)
-    V = A @ X
+    V = causal_mm(A, X)
     P = torch.sigmoid(V)
+    Pc = torch.neg(V).sigmoid_() if complement else None
     if p.sampled and R is None:
         R = draw_resets(p.seed, P, neuron_offset=neuron_offset)
     Q = P if R is None else R.to(X.dtype)
-    V.addmm_(B, Q, alpha=-p.gamma)
-    return V, P, R, Q, B
+    causal_addmm_(V, B, Q, alpha=-p.gamma)
+    return V, P, R, Q, B, Pc
 
 
 def psu_forward_dense(
@@ -39,7 +44,7 @@ def psu_forward_dense(
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode; neurons ``neuron_offset ..``
     of the whole call)."""
-    V, P, R, _, _ = _membrane(X, p, None, neuron_offset)
+    V, P, R, _, _, _ = _membrane(X, p, None, neuron_offset)
     S = torch.gt(V, p.threshold, out=P)
     return S, (V if want_v else None), R
 
@@ -49,7 +54,7 @@ def psu_backward_dense(
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """``(dL/dX, dL/dtheta, dL/dalpha)``; the scalars are 0-d tensors, ``None`` unless ``need_scalars``."""
     s = 0.5 * p.surrogate_alpha
-    V, P, R, Q, B = _membrane(X, p, R)
+    V, P, R, Q, B, Pc = _membrane(X, p, R, complement=True)
     A, _ = decay_matrices(X.shape[0], p.decay, X.dtype, X.device)
     D = V.sub_(p.threshold)
     GV = scaled_surrogate(G, D, p.surrogate_alpha, out=torch.empty_like(X))  # gV / s
@@ -59,7 +64,7 @@ def psu_backward_dense(
         # sum(gV * B Q) = sum((B^T gV) * Q)
         bq = torch.dot(C.view(-1), Q.reshape(-1)) if p.tied else None
         d_theta, d_alpha = scalar_grads(p, torch.dot(GV.view(-1), D.view(-1)), GV.sum(), bq, s)
-    P.addcmul_(P, P, value=-1).mul_(C)
+    P.mul_(Pc).mul_(C)
     GV.add_(P, alpha=-p.gamma)
     dX = torch.mm(A.T, GV).mul_(s) if s != 1.0 else A.T @ GV
     return dX, d_theta, d_alpha

@@ -13,9 +13,11 @@ The recurrences run on states scaled by ``1/a``, so that each update is one fuse
     h'_t = h_t / a = a h'_{t-1} + x_t            r'_t = r_t / a = a r'_{t-1} + q_{t-1}
     w_t  = v_t / a = h'_t - gamma r'_t           s_t  = [w_t > theta / a]
 
-(``a > 0``, so the comparison is the same one, up to rounding of ``theta / a``.) The online step
-(:mod:`psu_torch.online`) and the Triton kernels run the same operations, so the step reproduces
-these spikes and membranes bit for bit.
+(``a > 0``, so the comparison is the same one, up to rounding of ``theta / a``.) Each update
+``u + a state`` applies ``a`` as ``a_hi + a_lo`` in float32 (:func:`psu_torch._decay.decay_add`), so
+the rounding of ``a`` is not multiplied into the state at every step (SPEC §9). The online step
+(:mod:`psu_torch.online`) runs these operations, so it reproduces this form's spikes and membranes
+bit for bit; the Triton kernels run the same recurrences.
 
 Functions take ``X [T, N]`` in the compute dtype and the checked call ``p`` (:class:`Params`).
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 import torch
 
 from psu_core.checks import Params
+from psu_torch._decay import decay_add, split
 from psu_torch._surrogate import HALF_PI
 from psu_torch.random import UniformRows
 
@@ -35,10 +38,12 @@ def psu_forward_recurrence(
     """``S [T, N]``, ``V`` (if wanted) and ``R`` (bool, sampled mode, drawn for neurons
     ``neuron_offset .. neuron_offset + N`` of the whole call) in one pass over time.
 
-    Six row operations per step: h', p = sigma(a h'), r', w, s (plus v = a w when wanted).
+    Six row operations per step: h', p = sigma(a h'), r', w, s (plus v = a w when wanted; plus
+    one per state update when ``a`` is split, float32 with tau other than 2 or 4).
     """
     T, N = X.shape
     a, gamma = p.decay, p.gamma
+    a2 = split(a, X.dtype)
     S = torch.empty_like(X)
     V = torch.empty_like(X) if want_v else None
     R = torch.empty((T, N), dtype=torch.bool, device=X.device) if p.sampled else None
@@ -50,8 +55,8 @@ def psu_forward_recurrence(
     limit = p.threshold / a
     for t in range(T):
         if t:
-            torch.add(prob if R is None else R[t - 1], r, alpha=a, out=r)
-        torch.add(X[t], h, alpha=a, out=h)
+            decay_add(prob if R is None else R[t - 1], r, a2, out=r, tmp=w)
+        decay_add(X[t], h, a2, out=h, tmp=w)
         torch.mul(h, a, out=prob).sigmoid_()
         if R is not None:
             torch.lt(stream.row(t), prob, out=R[t])
@@ -72,8 +77,11 @@ def psu_backward_recurrence(
     makes every reverse update one fused operation::
 
         c_j  = a c_{j+1} + g_{j+1}                       (= B^T gV, unscaled)
-        k_j  = g_j - gamma a c_j p_j (1 - p_j)           (= a gH_j)
+        k_j  = g_j - gamma a c_j p'_j                    (= a gH_j)
         e_j  = k_j + a e_{j+1}                           (= A^T gH = dL/dX_j)
+
+    with ``p'_j = sigma(z_j) sigma(-z_j)`` from the logit ``z_j = a h'_j`` (SPEC §5: not
+    ``p (1 - p)`` from a rounded ``p``, which loses the digits of a saturated ``p``).
 
     The scalar sums accumulate per neuron in the forward recompute: ``sum(g d') = sum(gV (v -
     theta))`` with ``d' = (v - theta) / a``, and ``sum(g (r' + 1/a)) = sum(gV) + sum(gV B Q)`` when
@@ -83,10 +91,12 @@ def psu_backward_recurrence(
     a, gamma, theta, alpha = p.decay, p.gamma, p.threshold, p.surrogate_alpha
     s = 0.5 * alpha
     k2 = (HALF_PI * alpha * a) ** 2  # (pi/2 alpha (v - theta))^2 = k2 d'^2
+    a2 = split(a, X.dtype)
     GV = torch.empty_like(X)  # g = a gV; overwritten by dL/dX in the reverse sweep
-    PP = torch.empty_like(X)  # p_t
+    PP = torch.empty_like(X)  # p'_t = sigma(z_t) sigma(-z_t)
     h = torch.zeros(N, dtype=X.dtype, device=X.device)
     r = torch.zeros(N, dtype=X.dtype, device=X.device)
+    prob = torch.empty(N, dtype=X.dtype, device=X.device)
     d = torch.empty(N, dtype=X.dtype, device=X.device)
     rr = torch.empty(N, dtype=X.dtype, device=X.device)
     # 1 / (a s) as a tensor: den' = (1 + k2 d'^2) / (a s), so G / den' = a s G / (1 + q^2) = a gV
@@ -100,9 +110,10 @@ def psu_backward_recurrence(
     limit = theta / a
     for t in range(T):
         if t:
-            torch.add(PP[t - 1] if R is None else R[t - 1], r, alpha=a, out=r)
-        torch.add(X[t], h, alpha=a, out=h)
-        torch.mul(h, a, out=PP[t]).sigmoid_()
+            decay_add(prob if R is None else R[t - 1], r, a2, out=r, tmp=d)
+        decay_add(X[t], h, a2, out=h, tmp=d)
+        torch.mul(h, a, out=prob).sigmoid_()
+        torch.mul(h, -a, out=PP[t]).sigmoid_().mul_(prob)
         if fold:
             torch.add(r, 1.0 / a, out=rr)  # r' + 1/a
             torch.add(h, rr, alpha=-theta, out=d)  # d' = (v - theta) / a
@@ -117,18 +128,16 @@ def psu_backward_recurrence(
             else:
                 acc[1].add_(g)
     c = torch.zeros(N, dtype=X.dtype, device=X.device)
-    tmp = d
+    tmp, tmp2 = d, prob
     for j in range(T - 1, -1, -1):
-        pj = PP[j]
-        torch.addcmul(pj, pj, pj, value=-1, out=tmp)  # p (1 - p)
-        tmp.mul_(c)
+        torch.mul(PP[j], c, out=tmp)
         torch.add(GV[j], tmp, alpha=-gamma * a, out=tmp)  # k_j
         if j:
-            torch.add(GV[j], c, alpha=a, out=c)  # c_{j-1}
+            decay_add(GV[j], c, a2, out=c, tmp=tmp2)  # c_{j-1}
         if j == T - 1:
             GV[j].copy_(tmp)
         else:
-            torch.add(tmp, GV[j + 1], alpha=a, out=GV[j])
+            decay_add(tmp, GV[j + 1], a2, out=GV[j], tmp=tmp2)
     if acc is None:
         return GV, None, None
     sums = acc.sum(dim=1)

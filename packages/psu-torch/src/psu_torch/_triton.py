@@ -2,20 +2,25 @@
 
 One program owns ``BLOCK`` neurons and walks time in registers, so the forward pass reads ``X``
 once and writes ``S`` once (the memory-bandwidth floor), and the backward pass reads ``X`` and
-``G`` once, writes ``dL/dX`` once, with two ``[T, N]`` scratch passes (``g`` and ``p``) between its
+``G`` once, writes ``dL/dX`` once, with two ``[T, N]`` scratch passes (``g`` and ``p'``) between its
 forward recompute and its reverse sweep. The recurrences are those of
 :mod:`psu_torch._psu_recurrence` (states scaled by ``1/a``)::
 
     forward:   r' = a r' + q_{t-1};  h' = a h' + x_t;  p = sigma(a h');  w = h' - gamma r';
                s = [w > theta / a];  v = a w
     backward:  g = G / ((1 + k2 d'^2) / (a s))  (= a gV),  d' = w - theta / a
-               c = a c + g_{j+1};  k = g - gamma a c p (1 - p);  e = k + a e  (= dL/dX)
+               c = a c + g_{j+1};  k = g - gamma a c p';  e = k + a e  (= dL/dX)
+
+Every state update ``u + a y`` applies ``a`` as ``fma(a_hi, y, u + a_lo y)`` (``a_lo = 0`` in
+float64; :func:`psu_torch._decay.split`), so neither the rounding of ``a`` nor that of the product
+is multiplied into the states at every step (SPEC §9). ``p' = sigma(z) sigma(-z) = e / (1 + e)^2`` with ``e = exp(-|z|)``, from the logit
+``z = a h'`` (SPEC §5: not ``p (1 - p)`` from a rounded ``p``).
 
 Sampled resets draw Threefry-2x32-20 in-kernel in ``uint32`` (counter ``(n + neuron_offset, t)``,
 ``n`` the neuron's index in ``X``), bit-identical to :mod:`psu_torch.random`. Scalars travel in a small tensor of the compute dtype
 (:func:`psu_torch._precision.compute_dtype`), so float64 runs keep float64 constants and every
 arithmetic operation takes that dtype: half-precision ``X`` and ``G`` are loaded as they are and
-converted in registers, the states, the scratch passes (``g``, ``p``) and the partial sums are
+converted in registers, the states, the scratch passes (``g``, ``p'``) and the partial sums are
 float32, and only ``S``, ``V`` and ``dL/dX`` are rounded to the input's dtype when stored.
 
 The number of steps ``T`` is a compile-time constant: each sequence length compiles its own
@@ -34,6 +39,7 @@ import triton
 import triton.language as tl
 
 from psu_core.checks import Params
+from psu_torch._decay import split
 from psu_torch._precision import compute_dtype
 from psu_torch._surrogate import HALF_PI
 
@@ -98,6 +104,14 @@ def _sigmoid(z):
 
 
 @triton.jit
+def _sigmoid_and_slope(z):
+    """``(sigma(z), sigma(z) sigma(-z))``, both from ``e = exp(-|z|)``."""
+    e = tl.exp(-tl.abs(z))
+    den = 1.0 + e
+    return tl.where(z >= 0, 1.0 / den, e / den), e / (den * den)
+
+
+@triton.jit
 def _psu_fwd_kernel(
     X,
     S,
@@ -117,6 +131,7 @@ def _psu_fwd_kernel(
     a = tl.load(PARAMS + 0)  # the compute dtype: float32 for half-precision X
     gamma = tl.load(PARAMS + 1)
     limit = tl.load(PARAMS + 2)
+    a_lo = tl.load(PARAMS + 3)
     zero = tl.zeros([BLOCK], dtype=a.dtype)
     h = zero
     r = zero
@@ -129,8 +144,8 @@ def _psu_fwd_kernel(
     for t in range(0, T):
         base = tl.cast(t, tl.int64) * N
         x = tl.load(X + base + offs, mask=mask, other=0.0).to(a.dtype)
-        r = q + a * r
-        h = x + a * h
+        r = tl.fma(a, r, q + a_lo * r)
+        h = tl.fma(a, h, x + a_lo * h)
         p = _sigmoid(a * h)
         if SAMPLED:
             w0 = _threefry_w0(k0, k1, c0, tl.zeros([BLOCK], dtype=tl.uint32) + tl.cast(t, tl.uint32))
@@ -173,6 +188,7 @@ def _psu_bwd_kernel(
     inv_as = tl.load(PARAMS + 3)  # 1 / (a s)
     k2s = tl.load(PARAMS + 4)  # (pi/2 alpha a)^2 / (a s)
     inv_a = tl.load(PARAMS + 5)
+    a_lo = tl.load(PARAMS + 6)
     zero = tl.zeros([BLOCK], dtype=a.dtype)
     h = zero
     r = zero
@@ -183,10 +199,10 @@ def _psu_bwd_kernel(
         base = tl.cast(t, tl.int64) * N
         x = tl.load(X + base + offs, mask=mask, other=0.0).to(a.dtype)
         gs = tl.load(G + base + offs, mask=mask, other=0.0).to(a.dtype)
-        r = q + a * r
-        h = x + a * h
-        p = _sigmoid(a * h)
-        tl.store(PP + base + offs, p, mask=mask)
+        r = tl.fma(a, r, q + a_lo * r)
+        h = tl.fma(a, h, x + a_lo * h)
+        p, slope = _sigmoid_and_slope(a * h)
+        tl.store(PP + base + offs, slope, mask=mask)
         if SAMPLED:
             q = tl.load(R + base + offs, mask=mask, other=0).to(a.dtype)
         else:
@@ -206,11 +222,11 @@ def _psu_bwd_kernel(
     for jj in range(0, T):
         j = T - 1 - jj
         base = tl.cast(j, tl.int64) * N
-        p = tl.load(PP + base + offs, mask=mask, other=0.0)
+        slope = tl.load(PP + base + offs, mask=mask, other=0.0)
         g = tl.load(GV + base + offs, mask=mask, other=0.0)
-        k = g - gamma * a * (c * (p - p * p))
-        c = g + a * c
-        e = k + a * e
+        k = g - gamma * a * (c * slope)
+        c = tl.fma(a, c, g + a_lo * c)
+        e = tl.fma(a, e, k + a_lo * e)
         tl.store(DX + base + offs, e.to(DX.dtype.element_ty), mask=mask)
     if NEED_SCALARS:
         tl.store(PARTIAL + pid * 2 + 0, tl.sum(acc0, axis=0))
@@ -220,8 +236,12 @@ def _psu_bwd_kernel(
 _DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
 
-def _params(values: list[float], X: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(values, dtype=compute_dtype(X.dtype), device=X.device)
+def _params(values: list[float], X: torch.Tensor, a: float) -> torch.Tensor:
+    """The kernel's scalars in the compute dtype; the first is ``a_hi`` and the last ``a_lo``
+    (:func:`psu_torch._decay.split`)."""
+    cd = compute_dtype(X.dtype)
+    values[0], values[-1] = split(a, cd)
+    return torch.tensor(values, dtype=cd, device=X.device)
 
 
 def _check(X: torch.Tensor) -> None:
@@ -254,7 +274,7 @@ def psu_forward(
         S,
         V if V is not None else S,
         R8 if R8 is not None else S,
-        _params([a, p.gamma, p.threshold / a], X),
+        _params([a, p.gamma, p.threshold / a, 0.0], X, a),
         key_t,
         N,
         T,
@@ -282,7 +302,7 @@ def psu_backward(
     if N == 0:
         z = torch.zeros((), dtype=cd, device=X.device) if need_scalars else None
         return torch.empty_like(X), z, z
-    # Scratch in the compute dtype: g = a gV (for float32/float64 overwritten by dL/dX in place) and p.
+    # Scratch in the compute dtype: g = a gV (for float32/float64 overwritten by dL/dX in place) and p' = sigma(z) sigma(-z).
     GV = torch.empty(X.shape, dtype=cd, device=X.device)
     PP = torch.empty(X.shape, dtype=cd, device=X.device)
     DX = GV if cd == X.dtype else torch.empty_like(X)
@@ -298,7 +318,7 @@ def psu_backward(
         PP,
         DX,
         partial,
-        _params([a, p.gamma, p.threshold / a, 1.0 / (a * s), k2s, 1.0 / a], X),
+        _params([a, p.gamma, p.threshold / a, 1.0 / (a * s), k2s, 1.0 / a, 0.0], X, a),
         N,
         T,
         SAMPLED=R is not None,

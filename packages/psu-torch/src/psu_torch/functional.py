@@ -48,23 +48,32 @@ from psu_torch._onnx import ONNXExportError
 __all__ = ["psu", "ipsu", "rpsu", "call", "METHODS", "ONNXExportError"]
 
 
+class _ShapeOnly:
+    """A traced tensor's shape and dtype, with a stand-in value: what the scalar rule may read of a
+    tensor under ``torch.compile`` (reading the value would break the graph). 1.0 passes every
+    value check."""
+
+    def __init__(self, t: torch.Tensor) -> None:
+        self.shape, self.dtype = t.shape, t.dtype
+
+    def __float__(self) -> float:
+        return 1.0
+
+
 def scalar_value(name: str, value: Any) -> Any:
-    """The Python value of a scalar parameter for the SPEC §8 checks (tensors must be 0-d)."""
+    """``value`` checked by the one scalar rule of SPEC §8 (:func:`psu_core.checks.scalar_value`: a
+    Python or NumPy real number, or a 0-d integer or floating array or tensor; ``[1]``-shaped, bool
+    and complex values are ``ValueError`` naming ``name``), as a float. A 0-d floating tensor may
+    require grad (a learned threshold or alpha); under ``torch.compile`` only its shape and dtype
+    are checked."""
     if isinstance(value, torch.Tensor):
-        if value.numel() != 1 or not value.is_floating_point():
-            raise ValueError(f"{name} must be a finite number or a 0-d floating tensor, got a tensor of "
-                             f"shape {tuple(value.shape)} and dtype {value.dtype}")  # fmt: skip
-        if torch.compiler.is_compiling():
-            # Reading a tensor's value would break the graph; under torch.compile the value of a
-            # tensor parameter is not checked (its shape and dtype are). 1.0 passes every check.
-            return 1.0
-        return float(value.detach())
-    return value
+        value = _ShapeOnly(value) if torch.compiler.is_compiling() else value.detach()
+    return checks.scalar_value(name, value, "a finite number > 0")
 
 
 def _scalar_tensor(value: Any) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
-        return value.reshape(())
+        return value
     # float64 holds the caller's number exactly; this tensor only carries the value.
     return torch.tensor(float(value), dtype=torch.float64)
 

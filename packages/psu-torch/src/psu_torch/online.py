@@ -11,8 +11,11 @@ IPSU and RPSU replace ``h_t`` (IPSU, with ``q = x``) or ``p_t`` (RPSU) by
 ``sum_{j <= t} W[t, j] x_j + b_t``, so their state keeps the inputs seen so far and a step past the
 horizon ``T`` raises ``ValueError``. PSU has no end.
 
-Fed the steps of ``x`` in order, the steps produce the spikes and membranes of the parallel call
-with ``method="recurrence"`` bit for bit (the same operations, :mod:`psu_torch._psu_recurrence`).
+Fed the steps of ``x`` in order, the PSU steps produce the spikes and membranes of the parallel
+call with ``method="recurrence"`` bit for bit (the same operations, :mod:`psu_torch._psu_recurrence`).
+Against other parallel computations (other methods; IPSU and RPSU, whose parallel form is a GEMM)
+the float32 results agree as SPEC §3 says: spikes differ only where the float64 reference's
+membrane is within the dtype's tolerance band of the threshold, membranes within SPEC §9.
 Stepping is for inference: outputs carry no gradient. The state computes in float32 for a
 half-precision stream (:mod:`psu_torch._precision`); outputs come in the dtype of ``x_t``.
 """
@@ -28,6 +31,7 @@ import torch
 from psu_core import checks
 from psu_core.api import StepOutput
 from psu_torch import random as prandom
+from psu_torch._decay import decay_add, split
 from psu_torch._precision import compute_dtype
 from psu_torch.functional import scalar_value
 
@@ -152,8 +156,9 @@ def _advance(state: OnlineState, x_t: torch.Tensor, weight, bias, p: checks.Para
         history = history.clone()  # the given state keeps its own
         history[t] = x
     # States scaled by 1/a, as in the parallel recurrence (psu_torch._psu_recurrence): h' = h / a,
-    # r' = r / a, one fused update each, so spikes and membranes match it bit for bit.
-    r = torch.add(state.q, state.r, alpha=a) if t else state.r
+    # r' = r / a, the same updates (a split in float32), so spikes and membranes match it bit for bit.
+    a2 = split(a, cd)
+    r = decay_add(state.q, state.r, a2, out=None) if t else state.r
     prob = draw = None
     if p.variant == "ipsu":
         h = _mix(weight, bias, history, t)
@@ -161,7 +166,7 @@ def _advance(state: OnlineState, x_t: torch.Tensor, weight, bias, p: checks.Para
         s = v > p.threshold
         q = x
     else:
-        h = torch.add(x, state.h, alpha=a)
+        h = decay_add(x, state.h, a2, out=None)
         prob = torch.sigmoid(_mix(weight, bias, history, t) if p.variant == "rpsu" else h * a)
         w = torch.add(h, r, alpha=-gamma)
         s = w > p.threshold / a
