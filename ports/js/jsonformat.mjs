@@ -32,7 +32,7 @@ export function formatFloat(v) {
 // Which numbers are integers (the schema's integer fields): these keys (`at`: a pin's position),
 // the data of spike and draw arrays and of arrays with a dtype, and every number of manifest.json
 // and schema.json.
-const INTEGER_KEYS = new Set(['format_version', 'seed', 'shape', 'key', 'counter', 'output', 'at']);
+const INTEGER_KEYS = new Set(['format_version', 'seed', 'shape', 'key', 'counter', 'output', 'at', 'step']);
 const string = (s) => JSON.stringify(s).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** The §10 text of a parsed document (indent: null for compact, 2 for manifest and schema). */

@@ -10,7 +10,15 @@ import pytest
 
 from psu_core import reference, rng
 from psu_core.tolerances import DRAW_MARGIN, MEMBRANE_MARGIN, error_ratio, for_dtype
-from psu_core.vectors import CASE_FILES, DATA_DIR, load_bad_input, load_cases, load_rng, load_statistics
+from psu_core.vectors import (
+    CASE_FILES,
+    DATA_DIR,
+    load_bad_input,
+    load_cases,
+    load_nonfinite,
+    load_rng,
+    load_statistics,
+)
 from psu_core.vectors.__main__ import main, verify
 from psu_core.vectors.generate import DRAW_PIN, dumps, first_seed_with_half_draw
 
@@ -354,6 +362,43 @@ def test_saturated_cases_catch_a_float32_p_times_one_minus_p(case, monkeypatch):
 
     assert worst(naive=False) < 0.1
     assert worst(naive=True) > 2.0
+
+
+def test_nonfinite_file():
+    """SPEC §1/§10: NaN, +inf and -inf in x at a middle step for every variant and reset mode, NaN
+    in W's row t0 (lower triangle) and in b[t0] for IPSU and RPSU; the reference reproduces the
+    prefix exactly on the replaced inputs, in the recurrence and the dense form, and the listed
+    positions come out non-finite."""
+    cases = load_nonfinite()
+    kinds = collections.Counter(
+        (c.case["variant"], c.case["reset"], r["input"], r["value"]) for c in cases for r in c.replace
+    )
+    for variant, reset in {(c.variant, c.reset) for c in CASES}:
+        assert {kinds[(variant, reset, "x", v)] for v in ("NaN", "Infinity", "-Infinity")} == {1}
+        learned = {kinds[(variant, reset, k, "NaN")] for k in ("weight", "bias")}
+        assert learned == ({0} if variant == "psu" else {1}), (variant, reset)
+    assert len({c.id for c in cases}) == len(cases)
+    for c in cases:
+        assert all(v is None or np.isfinite(v).all() for v in c.finite.values()), c.id
+        for r in c.replace:
+            assert r["at"][0] == c.step and (r["input"] != "weight" or r["at"][1] <= c.step), c.id
+        case = c.fresh()
+        variant, x, w, b = case.pop("variant"), case.pop("x"), case.pop("weight"), case.pop("bias")
+        for form in (reference.forward, reference.forward_dense):
+            got = form(variant, x, w, b, **case)
+            assert np.isin(got.spikes, (0.0, 1.0)).all(), c.id
+            for key, want in c.expected.items():
+                assert (want is None) == (getattr(got, key) is None), (c.id, key)
+                if want is not None:  # the recurrence bit for bit, the dense form within float64 rounding
+                    prefix = getattr(got, key)[: c.step]
+                    assert want.shape[0] == c.step, (c.id, key)
+                    if form is reference.forward or key in ("spikes", "reset", "uniform"):
+                        assert np.array_equal(prefix, want), (c.id, key)
+                    else:
+                        np.testing.assert_allclose(prefix, want, rtol=1e-12, atol=1e-12, err_msg=c.id)
+            for output, index in c.nonfinite:
+                assert not np.isfinite(getattr(got, output)[index]), (c.id, output, index)
+        assert np.abs(c.expected["membrane"] - case["threshold"]).min() >= MEMBRANE_MARGIN, c.id
 
 
 def test_rng_file():

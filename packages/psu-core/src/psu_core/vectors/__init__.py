@@ -3,7 +3,7 @@
 ``load_cases()`` returns :class:`VectorCase` objects with NumPy arrays; ``load_rng()`` the
 Threefry answers and uniform streams; ``load_bad_input()`` the bad-input table of SPEC §8 (calls in
 the encoding of :mod:`psu_core.vectors.calls`); ``load_statistics()`` the sampled group's
-statistical cases. Seeds are decimal strings in the files (exact in any JSON reader) and integers
+statistical cases; ``load_nonfinite()`` the causality cases of ``nonfinite.json`` (SPEC §1). Seeds are decimal strings in the files (exact in any JSON reader) and integers
 here. The files are produced by ``python -m psu_core.vectors generate`` and checked by
 ``python -m psu_core.vectors verify``.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from psu_core.vectors.calls import decode_seed
+from psu_core.vectors.calls import NON_FINITE, decode_seed
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CASE_FILES = ("psu-expected", "psu-sampled", "ipsu-expected", "rpsu-expected", "rpsu-sampled")
@@ -187,6 +187,58 @@ def load_statistics(data_dir: Path | None = None) -> dict[str, Any]:
         )  # fmt: skip
     uniforms = {**doc["uniforms"], "seeds": [decode_seed(s) for s in doc["uniforms"]["seeds"]]}
     return {"cases": cases, "frequency_sigmas": doc["frequency_sigmas"], "uniforms": uniforms}
+
+
+def apply_replacements(
+    inputs: dict[str, np.ndarray | None], replace: list[dict[str, Any]]
+) -> dict[str, np.ndarray | None]:
+    """Float64 copies of ``inputs`` (``x``, ``weight``, ``bias``) with each of ``nonfinite.json``'s
+    replacements ``{"input", "at", "value"}`` applied (``value``: "NaN", "Infinity", "-Infinity")."""
+    out = {k: None if v is None else np.array(v, dtype=np.float64) for k, v in inputs.items()}
+    for r in replace:
+        out[r["input"]][tuple(r["at"])] = NON_FINITE[r["value"]]  # type: ignore[index]
+    return out
+
+
+@dataclass(frozen=True)
+class NonfiniteCase:
+    """A case of ``nonfinite.json``: ``case`` is the adapter mapping with the replacements applied
+    (NaN or an infinity at step ``step``; ``validate`` False); ``finite`` the inputs before them;
+    ``expected`` the outputs of steps ``< step`` (float64 ``[step, *neuron_shape]``, None where
+    undefined); ``nonfinite`` the ``(output, index)`` positions that must not be finite."""
+
+    id: str
+    step: int
+    case: dict[str, Any] = field(repr=False)
+    finite: dict[str, np.ndarray | None] = field(repr=False)
+    replace: tuple[dict[str, Any], ...]
+    expected: dict[str, np.ndarray | None] = field(repr=False)
+    nonfinite: tuple[tuple[str, tuple[int, ...]], ...]
+
+    def fresh(self) -> dict[str, Any]:
+        """A copy of ``case`` an adapter may change."""
+        return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self.case.items()}
+
+
+def load_nonfinite(data_dir: Path | None = None) -> list[NonfiniteCase]:
+    """``nonfinite.json``'s cases (SPEC §1, §10), in file order."""
+    cases = []
+    for c in read_json("nonfinite.json", data_dir)["cases"]:
+        finite = {k: to_array(c["inputs"][k]) for k in ("x", "weight", "bias")}
+        params = {k: c[k] for k in ("variant", "tau", "threshold", "reset_scale", "surrogate_alpha", "reset")}
+        case = {**params, **apply_replacements(finite, c["replace"]), "seed": decode_seed(c["seed"]), "validate": False}
+        cases.append(
+            NonfiniteCase(
+                id=c["id"],
+                step=c["step"],
+                case=case,
+                finite=finite,
+                replace=tuple(c["replace"]),
+                expected={k: to_array(v) for k, v in c["expected"].items()},
+                nonfinite=tuple((n["output"], tuple(n["at"])) for n in c["nonfinite"]),
+            )
+        )
+    return cases
 
 
 def entry_count(name: str, doc: Any) -> int:

@@ -78,9 +78,12 @@ def verify(directory: Path) -> list[str]:
         if name in ("schema.json", "manifest.json"):
             continue
         doc = json.loads(data)
-        kind = {"rng.json": "rng_file", "statistics.json": "statistics_file", "bad_input.json": "bad_input_file"}.get(
-            name, "case_file"
-        )
+        kind = {
+            "rng.json": "rng_file",
+            "statistics.json": "statistics_file",
+            "bad_input.json": "bad_input_file",
+            "nonfinite.json": "nonfinite_file",
+        }.get(name, "case_file")
         errors = list(validator(kind).iter_errors(doc))
         if errors:
             e = errors[0]

@@ -34,6 +34,7 @@ from psu_core import FORMAT_VERSION, checks, reference, rng
 from psu_core.tolerances import DRAW_MARGIN, MEMBRANE_MARGIN
 from psu_core.vectors import CASE_FILES, entry_count, from_array
 from psu_core.vectors.bad_input import make_bad_input
+from psu_core.vectors.nonfinite import make_nonfinite
 from psu_core.vectors.schema import SCHEMA
 
 T_VALUES = (1, 2, 3, 4, 8, 16, 64, 256)
@@ -576,6 +577,7 @@ def generate() -> dict[str, bytes]:
     docs["rng.json"] = make_rng(gen)
     docs["statistics.json"] = make_statistics()
     docs["bad_input.json"] = make_bad_input()
+    docs["nonfinite.json"] = make_nonfinite()
     files = {name: dumps(doc) for name, doc in docs.items()}
     docs["schema.json"] = SCHEMA
     files["schema.json"] = dumps(SCHEMA, indent=2)

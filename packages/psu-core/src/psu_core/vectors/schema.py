@@ -201,6 +201,55 @@ BAD_INPUT_FILE = _object(
     }
 )
 
+# nonfinite.json (SPEC §1, §10): finite inputs, the replacements that make them non-finite at
+# ``step``, the outputs of the steps before it, and the positions that must come out non-finite.
+INDEX = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}
+NONFINITE_FILE = _object(
+    {
+        "format_version": {"const": 1},
+        "cases": {
+            "type": "array",
+            "items": _object(
+                {
+                    "id": {"type": "string"},
+                    "variant": VARIANT,
+                    "reset": {"enum": ["expected", "sampled"]},
+                    "tau": {"type": "number", "exclusiveMinimum": 1},
+                    "threshold": {"type": "number", "exclusiveMinimum": 0},
+                    "reset_scale": {"oneOf": [{"type": "number", "minimum": 0}, {"type": "null"}]},
+                    "surrogate_alpha": {"type": "number", "exclusiveMinimum": 0},
+                    "seed": NULLABLE_SEED,
+                    "step": {"type": "integer", "minimum": 0},
+                    "inputs": _object(
+                        {"x": {"$ref": "#/$defs/array"}, "weight": NULLABLE_ARRAY, "bias": NULLABLE_ARRAY}
+                    ),
+                    "replace": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": _object(
+                            {"input": {"enum": ["x", "weight", "bias"]}, "at": INDEX, "value": NON_FINITE}
+                        ),
+                    },
+                    "expected": _object(
+                        {
+                            "spikes": {"$ref": "#/$defs/spike_array"},
+                            "membrane": {"$ref": "#/$defs/array"},
+                            "reset_probability": NULLABLE_ARRAY,
+                            "reset": NULLABLE_SPIKES,
+                            "uniform": NULLABLE_ARRAY,
+                        }
+                    ),
+                    "nonfinite": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": _object({"output": {"enum": ["membrane", "reset_probability"]}, "at": INDEX}),
+                    },
+                }
+            ),
+        },
+    }
+)
+
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "psu-golden-vectors-v1",
@@ -216,11 +265,13 @@ SCHEMA: dict[str, Any] = {
         "call": CALL,
         "changes": CHANGES,
         "bad_input_file": BAD_INPUT_FILE,
+        "nonfinite_file": NONFINITE_FILE,
     },
     "oneOf": [
         {"$ref": "#/$defs/case_file"},
         {"$ref": "#/$defs/rng_file"},
         {"$ref": "#/$defs/statistics_file"},
         {"$ref": "#/$defs/bad_input_file"},
+        {"$ref": "#/$defs/nonfinite_file"},
     ],
 }
