@@ -225,3 +225,15 @@ def test_online_step_is_the_forward_bit_for_bit_where_the_arithmetic_is_the_same
         ref = reference.forward(variant, x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), **p)
         _within(online, ref.membrane, F32.membrane)
         _within(par.membrane, ref.membrane, F32.membrane)
+
+
+@pytest.mark.parametrize("shape", [(1,), (1, 1), (2,), (GEMM_MIN_T, 1)])
+@pytest.mark.parametrize("variant", ["ipsu", "rpsu"])
+def test_tiny_shapes_mix_their_history(variant, shape):
+    # x [1, 1] has the shape of the [1, 1] placeholder the kernels get when they mix in-block.
+    x, g, w, b, p = make_case(variant, shape[0], shape[1:])
+    want, got = reference.forward(variant, x, w, b, **p), cpu.forward(variant, x, w, b, **p, return_membrane=True)
+    np.testing.assert_allclose(got.membrane, want.membrane, rtol=1e-10, atol=1e-12)
+    gw, gg = reference.vjp(variant, x, g, w, b, **p), cpu.vjp(variant, x, g, w, b, **p)
+    np.testing.assert_allclose(gg.x, gw.x, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(gg.weight, gw.weight, rtol=1e-9, atol=1e-11)

@@ -110,18 +110,17 @@ class CpuDevice(Device):
     def forward(self, k: Launch, spikes: Any, membrane: Any, resets: Any, want_membrane: bool,
                 want_resets: bool) -> None:  # fmt: skip
         a_hi, a_lo, gamma, theta, _, k0, k1 = k.scalars
-        _, mixed = self._mixed(k)
-        kernels.forward_kernel(k.params.code, k.x, k.w, k.b, mixed, mixed.shape == k.x.shape, a_hi, a_lo, gamma,
+        lw, mixed = self._mixed(k)
+        kernels.forward_kernel(k.params.code, k.x, k.w, k.b, mixed, lw is not None, a_hi, a_lo, gamma,
                                theta, k.params.sampled, k0, k1, FORWARD_BLOCK, spikes, membrane, resets,
                                want_membrane, want_resets)  # fmt: skip
 
     @staticmethod
     def _mixed(k: Launch) -> tuple[Any, Any]:
-        """``(W ⊙ M, (W ⊙ M) X)`` by BLAS for IPSU/RPSU from ``GEMM_MIN_T`` steps; else ``[1, 1]``
-        placeholders (the kernels mix in their blocks)."""
+        """``(W ⊙ M, (W ⊙ M) X)`` by BLAS for IPSU/RPSU from ``GEMM_MIN_T`` steps; else ``None``
+        and a ``[1, 1]`` placeholder (the kernels mix in their blocks)."""
         if not k.learned or k.T < GEMM_MIN_T:
-            none = np.zeros((1, 1), k.dtype)
-            return none, none
+            return None, np.zeros((1, 1), k.dtype)
         lw = causal.lower(k.w)
         return lw, causal.mix(lw, k.x)
 
@@ -129,7 +128,7 @@ class CpuDevice(Device):
         T, n = k.T, k.n
         block = block_size(T)
         lw, mixed = self._mixed(k)
-        premixed = mixed.shape == k.x.shape
+        premixed = lw is not None
         n_chunks = chunk_count((n + block - 1) // block, T, k.learned and not premixed)
         dw_part = np.zeros((n_chunks, T, T) if k.learned and not premixed else (1, 1, 1), np.float64)
         db_part = np.zeros((n_chunks, T) if k.learned else (1, 1), np.float64)
