@@ -1,6 +1,6 @@
 // The vector-Jacobian products of SPEC §5 (arctan surrogate of §4), as reverse-time recurrences.
 import { fail, sameShape } from './checks.mjs';
-import { forward } from './psu.mjs';
+import { forward, sigmoid } from './psu.mjs';
 
 /** dS/dV = alpha / (2 (1 + q^2)) and dS/dalpha = (V - theta) / (2 (1 + q^2)), q = pi/2 alpha (V - theta). */
 export function surrogate(v, threshold, alpha) {
@@ -24,6 +24,7 @@ export function vjp(variant, x, gradSpikes, weight = null, bias = null, options 
   const len = T * n;
   const V = f.membrane.data;
   const P = f.probability?.data;
+  const Z = f.logit?.data;
   // Q: what the reset term decays (SPEC §5): P, the draws R, or IPSU's input.
   const Q = variant === 'ipsu' ? x.data : sampled ? f.reset.data : P;
   const [gV, c, r] = [new Float64Array(len), new Float64Array(len), new Float64Array(len)];
@@ -60,8 +61,9 @@ export function vjp(variant, x, gradSpikes, weight = null, bias = null, options 
     }
     return { weight: { shape: [T, T], data: dW }, bias: { shape: [T], data: db } };
   };
-  // The reset path: d/dz of -gamma (B P) at the logit z, (B^T gV) ⊙ P ⊙ (1 - P) scaled by -gamma.
-  const resetPath = () => Float64Array.from(c, (ck, k) => -gamma * ck * P[k] * (1 - P[k]));
+  // The reset path: d/dz of -gamma (B P) at the logit z, -gamma (B^T gV) ⊙ sigma(z) sigma(-z) (SPEC §5:
+  // never P (1 - P), whose 1 - P keeps few digits once P is near 1).
+  const resetPath = () => Float64Array.from(c, (ck, k) => -gamma * ck * sigmoid(Z[k]) * sigmoid(-Z[k]));
   let dX;
   let learned = { weight: null, bias: null };
   if (variant === 'psu') {

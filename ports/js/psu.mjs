@@ -33,12 +33,14 @@ export function initState(variant, neuronShape, { T = null } = {}) {
   return { variant, neuronShape: [...neuronShape], T: variant === 'psu' ? null : T, t: 0, h: zeros, r: zeros, q: zeros, history: [] };
 }
 
-/** One step on checked parameters p: [new state, {spikes, membrane, reset, probability}] ([N] each). */
+/** One step on checked parameters p: [new state, {spikes, membrane, reset, probability, logit}] ([N] each;
+ * logit: z with P = sigma(z), H for PSU and the mix for RPSU, kept for the gradient's sigma(z) sigma(-z)). */
 function advance(state, x, w, b, p) {
   const { t } = state;
   const n = x.length;
   const [h, r, q, v, s] = Array.from({ length: 5 }, () => new Float64Array(n));
   const probability = p.variant === 'ipsu' ? null : new Float64Array(n);
+  const logit = p.variant === 'ipsu' ? null : new Float64Array(n);
   const draw = p.sampled ? new Float64Array(n) : null;
   const history = p.variant === 'psu' ? [] : [...state.history, Float64Array.from(x)];
   const key = p.sampled ? seedKey(p.seed) : null;
@@ -49,13 +51,14 @@ function advance(state, x, w, b, p) {
       q[i] = x[i];
     } else {
       h[i] = p.a * (state.h[i] + x[i]);
-      q[i] = probability[i] = sigmoid(p.variant === 'rpsu' ? mix(w, b, history, t, i) : h[i]);
+      logit[i] = p.variant === 'rpsu' ? mix(w, b, history, t, i) : h[i];
+      q[i] = probability[i] = sigmoid(logit[i]);
       if (draw) q[i] = draw[i] = uniform(key, i, t) < probability[i] ? 1 : 0;
     }
     v[i] = h[i] - p.gamma * r[i];
     s[i] = v[i] > p.threshold ? 1 : 0;
   }
-  return [{ ...state, t: t + 1, h, r, q, history }, { spikes: s, membrane: v, reset: draw, probability }];
+  return [{ ...state, t: t + 1, h, r, q, history }, { spikes: s, membrane: v, reset: draw, probability, logit }];
 }
 
 /**
@@ -77,8 +80,8 @@ export function step(state, xt, weight = null, bias = null, options = {}) {
 }
 
 /**
- * The whole forward pass of variant on x [T, ...]: {spikes, membrane, reset, probability, params},
- * each [T, ...] ({shape, data}); reset (R) only in sampled mode, probability (P) for PSU and RPSU.
+ * The whole forward pass of variant on x [T, ...]: {spikes, membrane, reset, probability, logit, params},
+ * each [T, ...] ({shape, data}); reset (R) only in sampled mode, probability (P) and its logit for PSU and RPSU.
  * options: tau, threshold, reset_scale (null: tied), surrogate_alpha, reset, seed, validate.
  */
 export function forward(variant, x, weight = null, bias = null, options = {}) {
@@ -94,7 +97,7 @@ export function forward(variant, x, weight = null, bias = null, options = {}) {
   }
   const stack = (data) => data && { shape: [...x.shape], data };
   return { spikes: stack(out.spikes), membrane: stack(out.membrane), reset: stack(out.reset) ?? null,
-    probability: stack(out.probability) ?? null, params: p };
+    probability: stack(out.probability) ?? null, logit: stack(out.logit) ?? null, params: p };
 }
 
 export const psu = (x, options) => forward('psu', x, null, null, options);
