@@ -3,7 +3,7 @@
     nox -s conformance                 every backend x device pair, e.g. conformance(torch-cpu)
     nox -s "conformance(torch-cpu)"    one pair;  nox -t cuda  every GPU pair
     nox -s "conformance(torch-cpu)" -- -k fuzz --psu-fuzz-seconds 3600 --psu-fuzz-examples 100000
-                                       a long fuzz run (the default: 40 s per pair, reproducible)
+                                       a long fuzz run (the default: 30 s per pair, reproducible)
     nox -s tests                       unit tests of every package + the suite on CPU devices
     nox -s lint                        ruff
     nox -s vectors                     regenerate the golden vectors and fail on any difference
@@ -83,7 +83,7 @@ PAIRS: list[Pair] = [
     Pair("numba-cpu", "cpu", ("./packages/psu-numba",), label="numba-cpu"),
     # Numba's CUDA simulator runs the CUDA kernels on the CPU, a thousand times slower: golden cases
     # up to T = 16 (every variant, mode, preset and rank), not the T = 64/256 ones or the large
-    # generated cases (over an hour there); the fuzz group 20 s instead of 40, to keep the pair's
+    # generated cases (over an hour there); the fuzz group 15 s instead of 30, to keep the pair's
     # time down (time-bounded, the same cases in the same order: fewer of them). On a GPU the
     # numba-cuda pair below runs them all.
     Pair(
@@ -96,7 +96,7 @@ PAIRS: list[Pair] = [
             "-k",
             "not -T64- and not -T256- and not gen- and not other_seed_other_uniforms",
             "--psu-fuzz-seconds",
-            "20",
+            "15",
         ),
     ),
     Pair("numba-cuda", "cuda", ("./packages/psu-numba[cuda]",), label="numba-cuda"),

@@ -1,16 +1,17 @@
 """Group fuzz: seeded Hypothesis cases compared with the float64 reference (issue 11).
 
 Cases (:class:`psu_conformance.fuzz.FuzzSpec`): every variant and reset mode, T from 1 to 512
-(PSU, rarely, up to 4096 on at most 4 neurons; 1024 for the VJP), neuron shapes of rank 0 to 4 with up to 64 neurons,
-tau in (1, 50] (often close to 1, where the decay's memory is long), threshold 1e-3..1e3, reset
-scale tied, 0 or 1e-3..1e3, alpha 0.1..20, inputs zero-mean or positive scaled by 1e-3..1e4,
-saturated biases, upstream gradients of ones; issue 11's repros (``EXAMPLES``) run first. ``forward``, ``vjp`` and ``online`` are compared with
-the reference in float64 and float32, with the tolerances of SPEC §9 applied to the call's
-conditioning (:mod:`psu_conformance.fuzz`); spikes and draws may differ only in the band where
-rounding decides them. Half precision is covered by the golden vectors and skipped here.
+(PSU, rarely, up to 4096 on at most 4 neurons; 1024 for the VJP), neuron shapes of rank 0 to 4
+with up to 64 neurons, tau in (1, 50] (often close to 1, where the decay's memory is long),
+threshold 1e-3..1e3, reset scale tied, 0 or 1e-3..1e3, alpha 0.1..20, inputs zero-mean or
+positive scaled by 1e-3..1e4, saturated reset probabilities (W = 0, b in 10..13), upstream
+gradients of ones; issue 11's repros (``EXAMPLES``) run first. ``forward``, ``vjp`` and ``online``
+are compared with the reference in float64 and float32, with the tolerances of SPEC §9 applied to
+the call's conditioning (:mod:`psu_conformance.fuzz`); spikes and draws may differ only in the band
+where rounding decides them. Half precision is covered by the golden vectors and skipped here.
 
 Reproducible: derandomized (the same cases on every run), no example database. Bounded: the group
-stops starting cases after ``--psu-fuzz-seconds`` (default 40, shared by its tests) or
+stops starting cases after ``--psu-fuzz-seconds`` (default 30, shared by its tests) or
 ``--psu-fuzz-examples`` per test (default 400). A failure prints a one-line reproduction.
 """
 
