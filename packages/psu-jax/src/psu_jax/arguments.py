@@ -4,9 +4,12 @@ JAX adds one question to every check: does the argument have a value now? Under 
 argument is an abstract tracer. So:
 
 * ``tau`` and ``reset_scale`` select the computation's constants and must be concrete numbers;
+* every scalar follows SPEC §8's one rule (``psu_core.checks.scalar_value``): a Python or NumPy
+  real number or a 0-d array of an integer or floating dtype (JAX's or NumPy's); ``bool``,
+  complex and arrays with an axis (``[1]`` included) are ``ValueError`` naming the argument;
 * ``threshold`` and ``surrogate_alpha`` may be traced (learnable): a concrete value, also inside
-  eager ``grad``, is checked by value; a traced one for shape ``()`` and a floating dtype only,
-  with a valid stand-in handed to ``psu_core.checks``;
+  eager ``grad``, is checked by value; a traced one by the rule's shape and dtype only, with a
+  valid stand-in handed to ``psu_core.checks``;
 * ``seed`` is an integer in ``[0, 2**64)`` or a JAX PRNG key (checked in
   :func:`psu_jax.random.seed_words`);
 * ``neuron_offset`` is an integer ``>= 0`` with ``neuron_offset + N <= 2**32``, checked by value
@@ -25,6 +28,7 @@ from jax import core as _jax_core
 
 from psu_core import checks
 from psu_jax import random as _random
+from psu_jax.recurrence import Decay, decay_scalars
 
 try:  # moved to jax.extend.core in newer JAX
     from jax.extend.core import concrete_or_error as _concrete_or_error
@@ -60,6 +64,7 @@ def as_array(x: Any) -> Any:
 
 
 def _static_number(name: str, value: Any) -> Any:
+    """A concrete ``value`` as it is: ``psu_core.checks`` applies the one scalar rule to it."""
     if value is None:
         return None
     if is_traced(value):
@@ -67,28 +72,16 @@ def _static_number(name: str, value: Any) -> Any:
             f"{name} must be a concrete number (it is static under jit), got a traced value; "
             "pass it as a Python float, e.g. close over it or mark it static"
         )
-    value = concrete(value)
-    if isinstance(value, (jax.Array, np.ndarray)):
-        if value.shape != ():
-            raise ValueError(f"{name} must be a finite number, got an array of shape {value.shape}")
-        return float(value)
-    return value
+    return concrete(value)
 
 
 def _traceable_scalar(name: str, value: Any, stand_in: float) -> Any:
-    """The value ``psu_core.checks`` sees: ``value`` itself, or ``stand_in`` when it is traced."""
+    """The value ``psu_core.checks`` sees: ``value`` itself when it has one, or ``stand_in`` when it
+    is traced, after the scalar rule has seen a stand-in of its shape and dtype (all it has)."""
     if is_traced(value):
-        if value.shape != ():
-            raise ValueError(f"{name} must be a scalar, got an array of shape {value.shape}")
-        if not jnp.issubdtype(value.dtype, jnp.floating):
-            raise ValueError(f"{name} must be a floating scalar, got dtype {value.dtype}")
+        checks.scalar_value(name, np.zeros(value.shape, value.dtype))
         return stand_in
-    value = concrete(value)
-    if isinstance(value, (jax.Array, np.ndarray)):
-        if value.shape != ():
-            raise ValueError(f"{name} must be a finite number, got an array of shape {value.shape}")
-        return float(value)
-    return value
+    return concrete(value)
 
 
 def check_neuron_offset(neuron_offset: Any, num_neurons: int) -> Any:
@@ -135,11 +128,13 @@ class Checked(NamedTuple):
     words: jax.Array | None
     offset: Any = None
 
-    def scalars(self) -> tuple[np.float64, np.float64, np.bool_]:
-        """``(a, fixed gamma, tied)`` as host scalars: traced arguments of the compiled programs,
-        so that calls differing only in ``tau`` or ``reset_scale`` share one program."""
+    def scalars(self, dtype: Any) -> tuple[Decay, np.float64, np.bool_]:
+        """``(a, fixed gamma, tied)`` as host scalars, ``a`` the :class:`~psu_jax.recurrence.Decay`
+        in the compute ``dtype``: traced arguments of the compiled programs, so that calls
+        differing only in ``tau`` or ``reset_scale`` share one program."""
         p = self.params
-        return np.float64(p.decay), np.float64(0.0 if p.tied else p.reset_scale), np.bool_(p.tied)
+        gamma = 0.0 if p.tied else p.reset_scale
+        return decay_scalars(p.decay, dtype), np.float64(gamma), np.bool_(p.tied)
 
 
 def check(

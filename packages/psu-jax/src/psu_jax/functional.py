@@ -36,16 +36,17 @@ from psu_core import checks
 from psu_core.api import PSUOutput
 from psu_jax import arguments
 from psu_jax import random as _random
-from psu_jax.recurrence import METHODS, decay, decay_t, leaky, leaky_t, matmul
+from psu_jax.recurrence import METHODS, causal_matmul, decay, decay_t, leaky, leaky_t, matmul, scale
 
 __all__ = ["psu", "ipsu", "rpsu", "PSUOutput", "METHODS", "choose_method"]
 
 
 @dataclasses.dataclass(frozen=True)
 class _Config:
-    """What selects the computation (static). ``a``, a fixed ``gamma`` and ``tied`` (gamma tied
-    to the threshold, the gradient flowing through both) are traced arguments, so that calls
-    differing only in ``tau`` or ``reset_scale`` share one compiled program."""
+    """What selects the computation (static). ``a`` (a :class:`psu_jax.recurrence.Decay`), a fixed
+    ``gamma`` and ``tied`` (gamma tied to the threshold, the gradient flowing through both) are
+    traced arguments, so that calls differing only in ``tau`` or ``reset_scale`` share one
+    compiled program."""
 
     variant: str
     sampled: bool
@@ -61,6 +62,17 @@ def _surrogate(v: jax.Array, threshold: jax.Array, alpha: jax.Array) -> tuple[ja
     q = (0.5 * math.pi) * alpha * d
     den = 2.0 * (1.0 + q * q)
     return alpha / den, d / den
+
+
+def _sigmoid_derivative(z: jax.Array) -> jax.Array:
+    """``dP/dz = sigmoid(z) sigmoid(-z)`` from the logit (SPEC §5): ``P (1 - P)`` from a rounded
+    ``P`` near 1 keeps few digits of ``1 - P`` (z = 12 in float32: 1% off)."""
+    return jax.nn.sigmoid(z) * jax.nn.sigmoid(-z)
+
+
+def _masked(weight: jax.Array) -> jax.Array:
+    """``W ⊙ M`` as a selection (``jnp.tril`` selects): the upper triangle is 0 even where it is NaN."""
+    return jnp.tril(weight)
 
 
 def _uniforms(x: jax.Array, words: jax.Array, offset: jax.Array) -> jax.Array:
@@ -96,35 +108,38 @@ def _psu_scan_forward(cfg, x, words, offset, a, gamma):
 
     def body(carry, inp):
         h, r, q_prev = carry
-        h = a * (h + inp[0])
-        r = a * (r + q_prev)
+        h = scale(h + inp[0], a)
+        r = scale(r + q_prev, a)
         p = jax.nn.sigmoid(h)
         q = (inp[1] < p).astype(p.dtype) if cfg.sampled else p
         v = h - gamma * r
-        return (h, r, q), (v, p, q) if cfg.sampled else (v, p)
+        return (h, r, q), (v, h, q) if cfg.sampled else (v, h)
 
     zero = jnp.zeros_like(x[0])
     xs = (x, u) if cfg.sampled else (x,)
     _, outs = jax.lax.scan(body, (zero, zero, zero), xs, unroll=1)
     if cfg.sampled:
         return outs
-    v, p = outs
-    return v, p, p
+    v, h = outs
+    return v, h, None
 
 
-def _psu_scan_backward(gv, p, q, a, gamma):
-    """Returns ``dL/dX`` and ``sum(c ⊙ Q)`` with ``c = Bᵀ gV`` (the tied-threshold term)."""
+def _psu_scan_backward(gv, z, q, a, gamma):
+    """Returns ``dL/dX`` and ``sum(c ⊙ Q)`` with ``c = Bᵀ gV`` (the tied-threshold term); ``z`` is
+    ``H``, ``q`` the draws (sampled) or None (``Q = P = sigmoid(H)``)."""
 
     def body(carry, inp):
         c, e, gv_next, cq = carry
-        gv_j, p_j, q_j = inp
-        c = a * (c + gv_next)
-        gh = gv_j - gamma * c * p_j * (1.0 - p_j)
-        e = a * (gh + e)
+        gv_j, z_j = inp[:2]
+        q_j = inp[2] if q is not None else jax.nn.sigmoid(z_j)
+        c = scale(c + gv_next, a)
+        gh = gv_j - gamma * c * _sigmoid_derivative(z_j)
+        e = scale(gh + e, a)
         return (c, e, gv_j, cq + c * q_j), e
 
     zero = jnp.zeros_like(gv[0])
-    (_, _, _, cq), gx = jax.lax.scan(body, (zero, zero, zero, zero), (gv, p, q), reverse=True, unroll=1)
+    xs = (gv, z) if q is None else (gv, z, q)
+    (_, _, _, cq), gx = jax.lax.scan(body, (zero, zero, zero, zero), xs, reverse=True, unroll=1)
     return gx, jnp.sum(cq)
 
 
@@ -133,28 +148,28 @@ def _psu_scan_backward(gv, p, q, a, gamma):
 
 def _forward(cfg: _Config, x, weight, bias, words, offset, a, gamma):
     """``x`` is ``[T, *neuron_shape]`` in the compute dtype, ``gamma`` the reset scale in effect.
-    Returns ``(v, p, q)``; ``p`` is None for IPSU."""
+    Returns ``(v, z, r)``: ``z`` the logit of ``P`` (``H`` for PSU, ``(W ⊙ M) X + b`` for RPSU,
+    None for IPSU), ``r`` the draws in sampled mode, else None."""
     m = cfg.method
     if cfg.variant == "psu":
         if m == "scan":
             return _psu_scan_forward(cfg, x, words, offset, a, gamma)
-        h = leaky(x, a, m)
-        p = jax.nn.sigmoid(h)
+        h = z = leaky(x, a, m)
     elif cfg.variant == "rpsu":
         h = leaky(x, a, m)
-        p = jax.nn.sigmoid(matmul(jnp.tril(weight), x) + _over_time(bias, x.ndim))
+        z = causal_matmul(_masked(weight), x) + _over_time(bias, x.ndim)
     else:  # ipsu: the reset term decays the input itself
-        h = matmul(jnp.tril(weight), x) + _over_time(bias, x.ndim)
-        return h - gamma * decay(x, a, m), None, x
-    q = (_uniforms(x, words, offset) < p).astype(p.dtype) if cfg.sampled else p
-    return h - gamma * decay(q, a, m), p, q
+        h = causal_matmul(_masked(weight), x) + _over_time(bias, x.ndim)
+        return h - gamma * decay(x, a, m), None, None
+    p = jax.nn.sigmoid(z)
+    r = (_uniforms(x, words, offset) < p).astype(p.dtype) if cfg.sampled else None
+    return h - gamma * decay(p if r is None else r, a, m), z, r
 
 
 def _core_fwd(cfg: _Config, x, threshold, alpha, weight, bias, words, offset, a, gamma, tied):
-    v, p, q = _forward(cfg, x, weight, bias, words, offset, a, _gamma(tied, threshold, gamma))
+    v, z, r = _forward(cfg, x, weight, bias, words, offset, a, _gamma(tied, threshold, gamma))
     s = (v > threshold).astype(x.dtype)
-    r = q if cfg.sampled else None
-    return (s, v, r), (x, v, p, q, threshold, alpha, weight, bias, a, gamma, tied)
+    return (s, v, r), (x, v, z, r, threshold, alpha, weight, bias, a, gamma, tied)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -163,7 +178,7 @@ def _core(cfg: _Config, x, threshold, alpha, weight, bias, words, offset, a, gam
 
 
 def _core_bwd(cfg: _Config, res, cotangents):
-    x, v, p, q, threshold, alpha, weight, bias, a, gamma, tied = res
+    x, v, z, r, threshold, alpha, weight, bias, a, gamma, tied = res
     gamma = _gamma(tied, threshold, gamma)
     g_s, _, _ = cotangents  # the membrane and the draws are returned under stop_gradient
     dsdv, dsdalpha = _surrogate(v, threshold, alpha)
@@ -171,20 +186,22 @@ def _core_bwd(cfg: _Config, res, cotangents):
     m = cfg.method
     g_w = g_b = None
     if cfg.variant == "psu" and m == "scan":
-        g_x, cq = _psu_scan_backward(gv, p, q, a, gamma)
+        g_x, cq = _psu_scan_backward(gv, z, r, a, gamma)
     else:
         c = decay_t(gv, a, m)
+        # Q: what the reset term decayed (the input for IPSU, the draws, else P = sigmoid(z))
+        q = x if cfg.variant == "ipsu" else jax.nn.sigmoid(z) if r is None else r
         cq = jnp.sum(c * q)
         if cfg.variant == "psu":
-            g_x = leaky_t(gv - gamma * c * p * (1.0 - p), a, m)
+            g_x = leaky_t(gv - gamma * c * _sigmoid_derivative(z), a, m)
         elif cfg.variant == "rpsu":
-            g_z = -gamma * c * p * (1.0 - p)
-            wm = jnp.tril(weight)
+            g_z = -gamma * c * _sigmoid_derivative(z)
+            wm = _masked(weight)
             g_x = leaky_t(gv, a, m) + matmul(wm.T, g_z)
             g_w = jnp.tril(_outer(g_z, x))
             g_b = _neuron_sum(g_z)
         else:
-            wm = jnp.tril(weight)
+            wm = _masked(weight)
             g_x = matmul(wm.T, gv) - gamma * c
             g_w = jnp.tril(_outer(gv, x))
             g_b = _neuron_sum(gv)
@@ -261,7 +278,7 @@ def _run(cfg: _Config, x, threshold, alpha, weight, bias, words, offset, a, gamm
     alp = jnp.asarray(alpha).astype(cdt)
     w = None if weight is None else weight.astype(cdt)
     b = None if bias is None else bias.astype(cdt)
-    a = jnp.asarray(a, cdt)
+    a = type(a)(*(jnp.asarray(v, cdt) for v in a))
     gamma = jnp.asarray(gamma, cdt)
     xc, thr, alp, w, b = _varying_alike(xc, thr, alp, w, b)
     s, v, r = _core(cfg, xc, thr, alp, w, b, words, offset, a, gamma, jnp.asarray(tied, bool))
@@ -289,12 +306,21 @@ def choose_method(variant: str, T: int, num_neurons: int, platform: str) -> str:
     x1.8). The crossover is put at T = 128, for every variant (IPSU/RPSU at T = 1024,
     N = 2^14: scan 0.69 s, dense 0.99 s forward+backward).
 
-    GPU (H200, T*N = 2^24, float32): PSU's O(log T)-depth ``associative_scan`` runs in
-    0.5 / 0.9 ms forward / forward+backward at T = 256 - 1024. IPSU and RPSU with it took
-    12 - 15 s on their first call from T = 256 (the compilation; the same programs compile in
-    about 1 s on a CPU), while ``dense`` ran them at T <= 64 in under 1 ms; they already multiply
-    by a learned ``[T, T]`` matrix, so the dense decay adds work of the same order. They take
-    ``dense`` at every T on a GPU (not yet measured there beyond T = 64).
+    GPU (H200, T*N = 2^24, float32): PSU's O(log T)-depth ``associative_scan`` ran in 0.5 / 0.9 ms
+    forward / forward+backward at T = 256 - 1024. IPSU and RPSU with it were dropped by the
+    benchmark at "12 - 15 s per call" from T = 256: the harness drops a callable whose FIRST call
+    (compilation included) exceeds 5x its 2 s budget, so that figure is the first call. An
+    ``associative_scan`` lowers to O(log T) levels of strided slices, pads and adds (RPSU at
+    T = 1024: 1896 HLO instructions with it, 180 dense, on the CPU, where it compiles in 3.8 s
+    against 2.0 s), one GPU kernel per fusion, and IPSU/RPSU put a GEMM (autotuned on a GPU) in the
+    same program; their run time on the CPU is that of the other methods (3.6 s against 3.2 - 4.5 s
+    at T = 1024, N = 2^14, 2 loaded cores). So on a GPU they take ``dense`` at every T: a few
+    GEMMs, a small program; above T of about 50 its decay products are compute-bound (``2 T``
+    flops per 4-byte element moved, against the H200's ~12 flops per byte), costing about
+    T / 50 passes over the data each. ``lax.scan`` is not an option there (T sequential kernel
+    launches). Not yet measured on a GPU beyond T = 64: the rule is by design, to be replaced by
+    measurement (issue 10); a chunked form (``[C, C]`` products within chunks, carries between
+    them) would bound both the work and the program.
     """
     if T <= 128:
         return "dense"
@@ -322,7 +348,8 @@ def _call(variant: str, x: Any, weight: Any, bias: Any, *, method: Any, return_m
     if weight is not None:
         weight, bias = jnp.asarray(weight), jnp.asarray(bias)
     cfg = _Config(variant=variant, sampled=p.sampled, method=method)
-    s, v, r = _run(cfg, x, c.threshold, c.surrogate_alpha, weight, bias, c.words, c.offset, *c.scalars())
+    cdt = jax.dtypes.canonicalize_dtype(jnp.promote_types(x.dtype, jnp.float32))  # what _run computes in
+    s, v, r = _run(cfg, x, c.threshold, c.surrogate_alpha, weight, bias, c.words, c.offset, *c.scalars(cdt))
     if not (return_membrane or return_reset):
         return s
     return PSUOutput(s, v if return_membrane else None, r if return_reset else None)
