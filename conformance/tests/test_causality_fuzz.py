@@ -1,21 +1,22 @@
-"""The pieces behind the causality and fuzz groups: the nonfinite.json reader (on a hand-made file
-in the documented format, until psu-core ships its own), the perturbations, the fuzz spec's
-round trip and its reproduction command."""
+"""The pieces behind the causality and fuzz groups: the check of a nonfinite.json case (on a
+hand-made file in the documented format, read by psu-core's reader), the perturbations, the fuzz
+spec's round trip and its reproduction command."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conformance_broken_adapters import DenseForward
 
-from psu_conformance.cases import parse_nonfinite
 from psu_conformance.causality import Perturbation, check, check_nonfinite
 from psu_conformance.compare import Checker
 from psu_conformance.fuzz import FuzzSpec, main, reproduction
 from psu_core.adapter import ReferenceAdapter
-from psu_core.vectors import from_array
+from psu_core.vectors import from_array, load_nonfinite
 
 
 def _document(variant: str, reset: str) -> dict:
@@ -64,8 +65,9 @@ def _document(variant: str, reset: str) -> dict:
 
 @pytest.mark.parametrize(("variant", "reset"), [("psu", "expected"), ("psu", "sampled"), ("ipsu", "expected"),
                                                 ("rpsu", "sampled")])  # fmt: skip
-def test_nonfinite_reader_and_check(variant: str, reset: str) -> None:
-    (nf,) = parse_nonfinite(_document(variant, reset))
+def test_nonfinite_check(variant: str, reset: str, tmp_path: Path) -> None:
+    (tmp_path / "nonfinite.json").write_text(json.dumps(_document(variant, reset)))
+    (nf,) = load_nonfinite(tmp_path)
     assert nf.step == 2 and math.isnan(nf.case["x"][2, 0]) and np.isfinite(nf.case["x"]).sum() == nf.case["x"].size - 1
     assert nf.nonfinite == (("membrane", (2, 0)), ("reset_probability", (2, 0)))
     checker = Checker("float64", nf.id)
@@ -73,11 +75,6 @@ def test_nonfinite_reader_and_check(variant: str, reset: str) -> None:
     if variant != "ipsu":  # IPSU's dense product leaks too, but the check must fail for PSU/RPSU
         with pytest.raises(AssertionError, match="before the non-finite step"):
             check_nonfinite(checker, nf, DenseForward().forward(nf.fresh(), device="cpu", dtype="float64"))
-
-
-def test_nonfinite_reader_refuses_another_format() -> None:
-    with pytest.raises(ValueError, match="format_version 1"):
-        parse_nonfinite({"format_version": 2, "cases": []})
 
 
 def test_perturbation_copies_and_check_names_the_first_difference() -> None:

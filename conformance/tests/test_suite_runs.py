@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from psu_conformance.cases import nonfinite_cases
 from psu_conformance.report import GROUPS
 
 # Here rather than in a conftest.py: pytest refuses pytest_plugins in a conftest below the rootdir,
@@ -98,9 +97,7 @@ def test_reference_passes_every_group_and_reports(pytester: pytest.Pytester) -> 
             "worst_test",
         }
         assert (row["backend"], row["device"]) == ("reference", "cpu")
-        # Without psu-core's nonfinite.json its one test skips, saying so.
-        skips = 0 if row["group"] != "causality" or nonfinite_cases() else 1
-        assert row["passed"] > 0 and row["failed"] == 0 and row["skipped"] == skips, row
+        assert row["passed"] > 0 and row["failed"] == 0 and row["skipped"] == 0, row
     by_group = rows(data)
     # Groups that compare with a tolerance record ratios; the oracle is within them.
     for group in ("forward", "gradients", "online", "sampled", "fuzz"):

@@ -21,7 +21,7 @@ import numpy as np
 
 from psu_core import checks, vectors
 from psu_core.vectors import VectorCase
-from psu_core.vectors.calls import NON_FINITE, decode_call
+from psu_core.vectors.calls import decode_call
 
 VARIANTS = checks.VARIANTS
 #: (variant, reset) pairs that exist (sampled mode is PSU/RPSU only, SPEC §6).
@@ -168,56 +168,8 @@ ACCEPTED_INPUTS: tuple[AcceptedInput, ...] = tuple(
 
 # ----------------------------------------------------------------------------- non-finite inputs (R1)
 
-NONFINITE_FILE = "nonfinite.json"
-
-
-@dataclass(frozen=True)
-class NonfiniteCase:
-    """One case of ``nonfinite.json``: finite ``inputs`` with ``replace`` applied (values ``"NaN"``,
-    ``"Infinity"``, ``"-Infinity"`` written at ``at`` positions) from step ``step`` on. ``expected``
-    holds the outputs of the first ``step`` steps (``[step, *neuron_shape]``; None where not
-    defined); ``nonfinite`` lists ``(output, index)`` positions that must be NaN or infinite."""
-
-    id: str
-    variant: str
-    reset: str
-    step: int
-    case: dict[str, Any] = field(repr=False)
-    expected: dict[str, np.ndarray | None] = field(repr=False)
-    nonfinite: tuple[tuple[str, tuple[int, ...]], ...] = ()
-
-    def fresh(self) -> dict[str, Any]:
-        return copy.deepcopy(self.case)
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> NonfiniteCase:
-        """Parse one case of the documented format (issue 11's rules, "Golden vector additions")."""
-        inputs = {k: vectors.to_array(obj["inputs"].get(k)) for k in ("x", "weight", "bias")}
-        for r in obj["replace"]:
-            inputs[r["input"]][tuple(r["at"])] = NON_FINITE[r["value"]]
-        params = {k: obj[k] for k in ("variant", "reset", "tau", "threshold", "reset_scale", "surrogate_alpha")}
-        seed = vectors.decode_seed(obj["seed"]) if obj["reset"] == "sampled" else None
-        return cls(
-            id=obj["id"],
-            variant=obj["variant"],
-            reset=obj["reset"],
-            step=int(obj["step"]),
-            case={**params, **inputs, "seed": seed},
-            expected={k: vectors.to_array(v) for k, v in obj["expected"].items()},
-            nonfinite=tuple((n["output"], tuple(int(i) for i in n["at"])) for n in obj["nonfinite"]),
-        )
-
-
-def parse_nonfinite(doc: dict[str, Any]) -> tuple[NonfiniteCase, ...]:
-    """The cases of a ``nonfinite.json`` document (``format_version`` 1)."""
-    if doc.get("format_version") != 1:
-        raise ValueError(f"{NONFINITE_FILE}: format_version 1 expected, got {doc.get('format_version')!r}")
-    return tuple(NonfiniteCase.from_json(c) for c in doc["cases"])
-
 
 @functools.lru_cache(maxsize=1)
-def nonfinite_cases() -> tuple[NonfiniteCase, ...]:
-    """psu-core's ``nonfinite.json`` (cached; empty while psu-core does not ship the file)."""
-    if not (vectors.DATA_DIR / NONFINITE_FILE).exists():
-        return ()
-    return parse_nonfinite(vectors.read_json(NONFINITE_FILE))
+def nonfinite_cases() -> tuple[vectors.NonfiniteCase, ...]:
+    """psu-core's ``nonfinite.json`` (:func:`psu_core.vectors.load_nonfinite`; cached, read-only)."""
+    return tuple(vectors.load_nonfinite())

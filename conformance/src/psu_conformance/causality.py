@@ -164,12 +164,12 @@ def check(
 
 
 def check_nonfinite(checker: Any, nf: Any, out: Mapping[str, Any]) -> None:
-    """A golden non-finite case (:class:`psu_conformance.cases.NonfiniteCase`) against a forward
+    """A golden non-finite case (:class:`psu_core.vectors.NonfiniteCase`) against a forward
     result, through ``checker`` (:class:`psu_conformance.compare.Checker`): the first ``nf.step``
     steps within SPEC §9 (spikes and draws exactly), NaN or infinity at every ``nf.nonfinite``
     position whose output the adapter returns (``reset_probability`` only if it does), spikes and
     draws 0 or 1."""
-    sampled = nf.reset == "sampled"
+    sampled = nf.case["reset"] == "sampled"
     checker.keys("forward (non-finite input)", out, ["spikes", "membrane"] + (["reset"] if sampled else []))
     t0 = nf.step
     with checker.collect():

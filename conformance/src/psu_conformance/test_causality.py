@@ -12,7 +12,7 @@ issue 11 R1; :mod:`psu_conformance.causality` holds the rule as checks).
   W's diagonal changes nothing at all. Half precision computes in float32 (SPEC §9): it runs the
   whole-input and upper-triangle perturbations at T = 16; the rest runs in float32 and float64.
 * online: the same through ``adapter.online`` at the middle step of the T = 16 cases.
-* golden ``nonfinite.json`` (psu-core): the first ``step`` steps within SPEC §9 of the expected
+* golden ``nonfinite.json`` (psu-core, :func:`psu_core.vectors.load_nonfinite`): the first ``step`` steps within SPEC §9 of the expected
   outputs (spikes and draws exactly), NaN or infinity at each listed position.
 """
 
@@ -104,9 +104,7 @@ def test_online_causal(psu_target, psu_adapter, case_id, variant, case):  # type
     _run(online, case_id, variant, case, targets, middle)
 
 
-@pytest.mark.parametrize("nf", NONFINITE or [None], ids=[c.id for c in NONFINITE] or ["no-nonfinite-file"])
+@pytest.mark.parametrize("nf", NONFINITE, ids=[c.id for c in NONFINITE])
 def test_nonfinite_vectors(psu_target, psu_adapter, psu_check, nf):  # type: ignore[no-untyped-def]
-    if nf is None:
-        pytest.skip("psu-core ships no nonfinite.json (golden non-finite cases) in this version")
     out = psu_adapter.forward(nf.fresh(), device=psu_target.device, dtype=psu_target.dtype)
     check_nonfinite(psu_check, nf, out)
