@@ -73,8 +73,9 @@ def specs(draw: st.DrawFn, longest: int = 4096) -> FuzzSpec:
     )
 
 
-#: Issue 11's repros, run first on every backend: (2) float32 decay over T = 1000 with tau close to
-#: 1; (3) RPSU with saturated reset probabilities (|z| = 10..30 in every neuron), upstream ones.
+#: Issue 11's repros, run first in float32 on every backend: (2) float32 decay over T = 1000 with
+#: tau close to 1; (3) RPSU with saturated reset probabilities (z = b in 10..13 in every neuron),
+#: upstream ones.
 EXAMPLES = (
     FuzzSpec("psu", "expected", 1000, (), 1.00011508, 1000.0, 0.0, 2.0, 1.0, inputs="ones"),
     FuzzSpec("psu", "expected", 1000, (), 1.00011508, 1000.0, 0.0, 2.0, 1.0, inputs="positive", seed=1),
@@ -128,6 +129,8 @@ def test_fuzz(psu_target, psu_adapter, psu_record, fuzz_budget, part, request): 
         # must run for real. The repros always run.
         if not state["failed"] and spec not in EXAMPLES and time.monotonic() > stop:
             return
+        if spec in EXAMPLES and dtype != "float32":
+            return  # float32 rounding is what they catch; in float64 they are far inside the tolerance
         state["ran"] += 1
         try:
             ((_, outcome),) = run(psu_adapter, spec, device, dtype, (part,))
