@@ -24,9 +24,18 @@ def online(variant, x, w, b, **kw):
     """The online steps of ``x [T, ...]`` under lax.scan: ``StepOutput`` of ``[T, ...]`` arrays."""
     T = x.shape[0]
     state = psu_jax.init_state(variant, x.shape[1:], T=None if variant == "psu" else T, dtype=x.dtype)
-    weights = {} if variant == "psu" else {"weight": w, "bias": b}
-    step = functools.partial(psu_jax.step, **weights, **kw)
-    return jax.jit(lambda s, x: jax.lax.scan(step, s, x))(state, x)[1]
+    return _online_scan(variant, tuple(sorted(kw.items())))(state, x, w, b)[1]
+
+
+@functools.cache
+def _online_scan(variant, kw):
+    """One jitted scan per variant and parameters (the arrays are its arguments)."""
+
+    def run(state, x, w, b):
+        weights = {} if variant == "psu" else {"weight": w, "bias": b}
+        return jax.lax.scan(functools.partial(psu_jax.step, **weights, **dict(kw)), state, x)
+
+    return jax.jit(run)
 
 
 # ----------------------------------------------------------------------------- R1: causality
