@@ -65,9 +65,12 @@ def _surrogate(v: jax.Array, threshold: jax.Array, alpha: jax.Array) -> tuple[ja
 
 
 def _sigmoid_derivative(z: jax.Array) -> jax.Array:
-    """``dP/dz = sigmoid(z) sigmoid(-z)`` from the logit (SPEC §5): ``P (1 - P)`` from a rounded
-    ``P`` near 1 keeps few digits of ``1 - P`` (z = 12 in float32: 1% off)."""
-    return jax.nn.sigmoid(z) * jax.nn.sigmoid(-z)
+    """``dP/dz = sigmoid(z) sigmoid(-z) = e / (1 + e)^2`` with ``e = exp(-|z|)`` (SPEC §5), from the
+    logit: ``P (1 - P)`` from a rounded ``P`` near 1 keeps few digits of ``1 - P`` (z = 12 in
+    float32: 1% off). One ``exp`` that never overflows, where two sigmoids took two (and compiled
+    0.1 s slower into every backward program on the CPU)."""
+    e = jnp.exp(-jnp.abs(z))
+    return e / jnp.square(1.0 + e)
 
 
 def _masked(weight: jax.Array) -> jax.Array:
