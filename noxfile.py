@@ -84,7 +84,8 @@ PAIRS: list[Pair] = [
     # Numba's CUDA simulator runs the CUDA kernels on the CPU, a thousand times slower: golden cases
     # up to T = 16 (every variant, mode, preset and rank), not the T = 64/256 ones or the large
     # generated cases (over an hour there), and not the fuzz group (a case of T up to 4096 takes
-    # minutes there: one ran past 6 minutes). On a GPU the numba-cuda pair below runs them all.
+    # minutes there: the group ran over 6 minutes unfinished). On a GPU the numba-cuda pair below
+    # runs them all.
     Pair(
         "numba-cuda",
         "cuda",
