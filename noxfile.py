@@ -3,7 +3,7 @@
     nox -s conformance                 every backend x device pair, e.g. conformance(torch-cpu)
     nox -s "conformance(torch-cpu)"    one pair;  nox -t cuda  every GPU pair
     nox -s "conformance(torch-cpu)" -- -k fuzz --psu-fuzz-seconds 3600 --psu-fuzz-examples 100000
-                                       a long fuzz run (the default: 30 s per pair, reproducible)
+                                       a long fuzz run (the default: 60 s per pair, reproducible)
     nox -s tests                       unit tests of every package + the suite on CPU devices
     nox -s lint                        ruff
     nox -s vectors                     regenerate the golden vectors and fail on any difference

@@ -69,7 +69,7 @@ def gpu_plan(*, unit_timeout_s: int = 240, conformance_timeout_s: int = 240, ben
         Step("unit tests", "unit", _pytest(*GPU_PACKAGES_TESTS, "--junitxml", "{out}/unit.xml"),
              unit_timeout_s, env=require, report="unit.xml"),
     ]  # fmt: skip
-    # The fuzz group is time-bounded (30 s by default); 20 s here keeps the suites, which run side
+    # The fuzz group is time-bounded (60 s by default); 20 s here keeps the suites, which run side
     # by side, inside their timeouts.
     fuzz = ("--psu-fuzz-seconds", "20")
     steps += [_conformance(b, "cuda", conformance_timeout_s, require, *fuzz) for b in CUDA_BACKENDS]

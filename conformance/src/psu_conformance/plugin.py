@@ -118,8 +118,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--psu-fuzz-seconds",
         metavar="N",
         type=float,
-        default=30.0,
-        help="time budget of the fuzz group on this backend, shared by its tests (default 30; no new case "
+        default=60.0,
+        help="time budget of the fuzz group on this backend, shared by its tests (default 60; no new case "
         "starts after it)",
     )
     group.addoption(

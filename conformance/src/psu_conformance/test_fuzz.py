@@ -11,7 +11,7 @@ the call's conditioning (:mod:`psu_conformance.fuzz`); spikes and draws may diff
 where rounding decides them. Half precision is covered by the golden vectors and skipped here.
 
 Reproducible: derandomized (the same cases on every run), no example database. Bounded: the group
-stops starting cases after ``--psu-fuzz-seconds`` (default 30, shared by its tests) or
+stops starting cases after ``--psu-fuzz-seconds`` (default 60, shared by its tests) or
 ``--psu-fuzz-examples`` per test (default 400). A failure prints a one-line reproduction.
 """
 
