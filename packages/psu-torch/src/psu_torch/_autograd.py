@@ -2,7 +2,10 @@
 
 Each neuron is one forward operator and one backward operator, tied together with
 ``torch.library.register_autograd`` (a custom autograd function that ``torch.compile`` treats as
-one opaque node: no graph breaks, no tracing into the time loop).
+one opaque node: no graph breaks, no tracing into the time loop). In eager mode the same bodies,
+``setup_context`` and backward run as a plain ``torch.autograd.Function`` (:func:`psu`,
+:func:`ipsu`, :func:`rpsu` choose): the custom-op dispatch adds ~60-100 us of Python per call,
+which a small layer (T = 4) pays on every forward and backward.
 
 Every operator takes ``X`` as a ``[T, N]`` matrix in any floating dtype and saves only ``X`` (plus
 ``W``, ``b`` and, in sampled mode, the drawn resets as ``bool``) for backward, which recomputes the
@@ -96,10 +99,31 @@ def _remember_scalars(ctx, theta: Tensor, alpha: Tensor) -> None:
     ctx.scalar_like = (theta.new_empty(()), alpha.new_empty(()))
 
 
+def _op(op, impl):
+    """The custom op while ``torch.compile``/``torch.export`` traces (one opaque node in the graph),
+    else its body called directly: the same computation without the custom-op dispatch, which
+    costs ~100 us of Python per call (issue 10: per-call overhead on small layers)."""
+    return op if torch.compiler.is_compiling() else impl
+
+
+def _eager(name: str, impl, setup, backward, n_outputs: int):
+    """A ``torch.autograd.Function`` running ``impl`` forward and the operator's own ``setup`` and
+    ``backward`` (those of ``register_autograd``): the eager twin of a custom op with autograd."""
+
+    def forward(ctx, *inputs):
+        outputs = impl(*inputs)
+        setup(ctx, inputs, outputs)
+        ctx.mark_non_differentiable(*outputs[1:n_outputs])
+        return outputs
+
+    return type(
+        name, (torch.autograd.Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)}
+    )
+
+
 # ---------------------------------------------------------------------------------------------- PSU
-@torch.library.custom_op("psu_torch::psu_forward", mutates_args=())
 @_no_autocast
-def psu_forward(
+def _psu_forward_impl(
     X: Tensor,
     theta: Tensor,
     alpha: Tensor,
@@ -119,6 +143,9 @@ def psu_forward(
     return S.to(X.dtype), _out(V, X), _out(R, X, torch.bool)
 
 
+psu_forward = torch.library.custom_op("psu_torch::psu_forward", mutates_args=())(_psu_forward_impl)
+
+
 @psu_forward.register_fake
 def _(X, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi, neuron_offset, want_v, method):
     V = torch.empty_like(X) if want_v else X.new_empty(_EMPTY)
@@ -126,9 +153,8 @@ def _(X, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi, neuron_offse
     return torch.empty_like(X), V, R
 
 
-@torch.library.custom_op("psu_torch::psu_backward", mutates_args=())
 @_no_autocast
-def psu_backward(
+def _psu_backward_impl(
     X: Tensor,
     G: Tensor,
     R: Tensor,
@@ -145,6 +171,9 @@ def psu_backward(
     _, bwd, cd = psu_form(method, X)
     dX, d_theta, d_alpha = bwd(X.to(cd), G.to(cd).contiguous(), R if sampled else None, p, need_scalars)
     return dX.to(X.dtype), _scalar(d_theta, X), _scalar(d_alpha, X)
+
+
+psu_backward = torch.library.custom_op("psu_torch::psu_backward", mutates_args=())(_psu_backward_impl)
 
 
 @psu_backward.register_fake
@@ -164,17 +193,24 @@ def _psu_backward(ctx, gS, _gV, _gR):
     X, R, theta, alpha = ctx.saved_tensors
     need = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
     gS = torch.zeros_like(X) if gS is None else gS
-    dX, d_theta, d_alpha = psu_backward(X, gS, R, theta.detach(), alpha.detach(), *ctx.params, need, ctx.method)
+    dX, d_theta, d_alpha = _op(psu_backward, _psu_backward_impl)(
+        X, gS, R, theta.detach(), alpha.detach(), *ctx.params, need, ctx.method
+    )
     return dX, *_scalar_grads(ctx, d_theta, d_alpha, 1), None, None, None, None, None, None, None, None
 
 
 torch.library.register_autograd("psu_torch::psu_forward", _psu_backward, setup_context=_psu_setup)
+_PSU = _eager("_PSU", _psu_forward_impl, _psu_setup, _psu_backward, 3)
+
+
+def psu(*args):
+    """:func:`psu_forward` with autograd (the custom op under tracing, its eager twin otherwise)."""
+    return psu_forward(*args) if torch.compiler.is_compiling() else _PSU.apply(*args)
 
 
 # --------------------------------------------------------------------------------------------- IPSU
-@torch.library.custom_op("psu_torch::ipsu_forward", mutates_args=())
 @_no_autocast
-def ipsu_forward(
+def _ipsu_forward_impl(
     X: Tensor,
     W: Tensor,
     b: Tensor,
@@ -191,14 +227,16 @@ def ipsu_forward(
     return S.to(X.dtype), _out(V, X)
 
 
+ipsu_forward = torch.library.custom_op("psu_torch::ipsu_forward", mutates_args=())(_ipsu_forward_impl)
+
+
 @ipsu_forward.register_fake
 def _(X, W, b, theta, alpha, tau, reset_scale, want_v):
     return torch.empty_like(X), (torch.empty_like(X) if want_v else X.new_empty(_EMPTY))
 
 
-@torch.library.custom_op("psu_torch::ipsu_backward", mutates_args=())
 @_no_autocast
-def ipsu_backward(
+def _ipsu_backward_impl(
     X: Tensor,
     G: Tensor,
     W: Tensor,
@@ -218,6 +256,9 @@ def ipsu_backward(
     return dX.to(X.dtype), dW.to(W.dtype), db.to(b.dtype), _scalar(d_theta, X), _scalar(d_alpha, X)
 
 
+ipsu_backward = torch.library.custom_op("psu_torch::ipsu_backward", mutates_args=())(_ipsu_backward_impl)
+
+
 @ipsu_backward.register_fake
 def _(X, G, W, b, theta, alpha, tau, reset_scale, need_scalars):
     return torch.empty_like(X), torch.empty_like(W), torch.empty_like(b), _fake_scalar(X), _fake_scalar(X)
@@ -234,17 +275,24 @@ def _ipsu_backward(ctx, gS, _gV):
     X, W, b, theta, alpha = ctx.saved_tensors
     need = ctx.needs_input_grad[3] or ctx.needs_input_grad[4]
     gS = torch.zeros_like(X) if gS is None else gS
-    dX, dW, db, d_theta, d_alpha = ipsu_backward(X, gS, W, b, theta.detach(), alpha.detach(), *ctx.params, need)
+    dX, dW, db, d_theta, d_alpha = _op(ipsu_backward, _ipsu_backward_impl)(
+        X, gS, W, b, theta.detach(), alpha.detach(), *ctx.params, need
+    )
     return dX, dW, db, *_scalar_grads(ctx, d_theta, d_alpha, 3), None, None, None
 
 
 torch.library.register_autograd("psu_torch::ipsu_forward", _ipsu_backward, setup_context=_ipsu_setup)
+_IPSU = _eager("_IPSU", _ipsu_forward_impl, _ipsu_setup, _ipsu_backward, 2)
+
+
+def ipsu(*args):
+    """:func:`ipsu_forward` with autograd (the custom op under tracing, its eager twin otherwise)."""
+    return ipsu_forward(*args) if torch.compiler.is_compiling() else _IPSU.apply(*args)
 
 
 # --------------------------------------------------------------------------------------------- RPSU
-@torch.library.custom_op("psu_torch::rpsu_forward", mutates_args=())
 @_no_autocast
-def rpsu_forward(
+def _rpsu_forward_impl(
     X: Tensor,
     W: Tensor,
     b: Tensor,
@@ -265,6 +313,9 @@ def rpsu_forward(
     return S.to(X.dtype), _out(V, X), _out(R, X, torch.bool)
 
 
+rpsu_forward = torch.library.custom_op("psu_torch::rpsu_forward", mutates_args=())(_rpsu_forward_impl)
+
+
 @rpsu_forward.register_fake
 def _(X, W, b, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi, neuron_offset, want_v):
     V = torch.empty_like(X) if want_v else X.new_empty(_EMPTY)
@@ -272,9 +323,8 @@ def _(X, W, b, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi, neuron
     return torch.empty_like(X), V, R
 
 
-@torch.library.custom_op("psu_torch::rpsu_backward", mutates_args=())
 @_no_autocast
-def rpsu_backward(
+def _rpsu_backward_impl(
     X: Tensor,
     G: Tensor,
     R: Tensor,
@@ -296,6 +346,9 @@ def rpsu_backward(
     return dX.to(X.dtype), dW.to(W.dtype), db.to(b.dtype), _scalar(d_theta, X), _scalar(d_alpha, X)
 
 
+rpsu_backward = torch.library.custom_op("psu_torch::rpsu_backward", mutates_args=())(_rpsu_backward_impl)
+
+
 @rpsu_backward.register_fake
 def _(X, G, R, W, b, theta, alpha, tau, reset_scale, sampled, need_scalars):
     return torch.empty_like(X), torch.empty_like(W), torch.empty_like(b), _fake_scalar(X), _fake_scalar(X)
@@ -312,8 +365,16 @@ def _rpsu_backward(ctx, gS, _gV, _gR):
     X, W, b, R, theta, alpha = ctx.saved_tensors
     need = ctx.needs_input_grad[3] or ctx.needs_input_grad[4]
     gS = torch.zeros_like(X) if gS is None else gS
-    dX, dW, db, d_theta, d_alpha = rpsu_backward(X, gS, R, W, b, theta.detach(), alpha.detach(), *ctx.params, need)
+    dX, dW, db, d_theta, d_alpha = _op(rpsu_backward, _rpsu_backward_impl)(
+        X, gS, R, W, b, theta.detach(), alpha.detach(), *ctx.params, need
+    )
     return dX, dW, db, *_scalar_grads(ctx, d_theta, d_alpha, 3), None, None, None, None, None, None, None
 
 
 torch.library.register_autograd("psu_torch::rpsu_forward", _rpsu_backward, setup_context=_rpsu_setup)
+_RPSU = _eager("_RPSU", _rpsu_forward_impl, _rpsu_setup, _rpsu_backward, 3)
+
+
+def rpsu(*args):
+    """:func:`rpsu_forward` with autograd (the custom op under tracing, its eager twin otherwise)."""
+    return rpsu_forward(*args) if torch.compiler.is_compiling() else _RPSU.apply(*args)

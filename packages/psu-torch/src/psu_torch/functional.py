@@ -169,14 +169,12 @@ def call(
     theta, alpha = _scalar_tensor(threshold), _scalar_tensor(surrogate_alpha)
     seed_args = _autograd.split_seed(p.seed, neuron_offset)
     if p.variant == "psu":
-        S, V, R = _autograd.psu_forward(X, theta, alpha, p.tau, p.reset_scale, *seed_args, return_membrane, method)
+        S, V, R = _autograd.psu(X, theta, alpha, p.tau, p.reset_scale, *seed_args, return_membrane, method)
     elif p.variant == "ipsu":
-        S, V = _autograd.ipsu_forward(X, weight, bias, theta, alpha, p.tau, p.reset_scale, return_membrane)
+        S, V = _autograd.ipsu(X, weight, bias, theta, alpha, p.tau, p.reset_scale, return_membrane)
         R = None
     else:
-        S, V, R = _autograd.rpsu_forward(
-            X, weight, bias, theta, alpha, p.tau, p.reset_scale, *seed_args, return_membrane
-        )
+        S, V, R = _autograd.rpsu(X, weight, bias, theta, alpha, p.tau, p.reset_scale, *seed_args, return_membrane)
     spikes = S.reshape(x.shape)
     if not (return_membrane or return_reset):
         return spikes
