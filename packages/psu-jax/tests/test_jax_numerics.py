@@ -187,12 +187,15 @@ def test_online_and_parallel_float32_spikes_differ_only_in_the_band(variant, res
 
 
 @pytest.mark.parametrize("reset", ["expected", "sampled"])
-def test_online_psu_is_the_scan_method_bit_for_bit(reset):
-    """Where the two run the same arithmetic (PSU: the online step and method="scan" apply the
-    same recurrence), float32 results are identical."""
+def test_online_psu_is_the_scan_method_to_a_rounding(reset):
+    """PSU's online step and method="scan" apply the same recurrence; XLA may contract
+    ``y + y * lo`` into a fused multiply-add in one program and not the other, so the two agree
+    to a rounding or two, and their spikes wherever the membrane is not that close to theta."""
     x = jnp.asarray(np.random.default_rng(9).normal(size=(64, 500)), jnp.float32)
     kw = dict(tau=1.7, threshold=0.4, reset=reset, seed=12 if reset == "sampled" else None)
     par = psu_jax.psu(x, **kw, method="scan", return_membrane=True)
     onl = online("psu", x, None, None, **kw)
-    np.testing.assert_array_equal(np.asarray(onl.spikes), np.asarray(par.spikes))
-    np.testing.assert_array_equal(np.asarray(onl.membrane), np.asarray(par.membrane))
+    v_par, v_onl = np.asarray(par.membrane), np.asarray(onl.membrane)
+    np.testing.assert_allclose(v_onl, v_par, rtol=1e-6, atol=1e-6)
+    clear = np.abs(v_par - 0.4) > 1e-5
+    np.testing.assert_array_equal(np.asarray(onl.spikes)[clear], np.asarray(par.spikes)[clear])

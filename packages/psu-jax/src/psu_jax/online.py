@@ -16,8 +16,8 @@ dtype's tolerance (SPEC §3, §9) and their spikes except where the membrane is 
 threshold: the two are different float32 computations, so a spike may differ only where the
 float64 reference's ``|V - theta|`` is within the membrane tolerance band (atol + rtol |V|, scaled
 by the call's conditioning); on the golden vectors, which keep every ``V`` out of that band, the
-spikes are the golden ones exactly. PSU's step runs the arithmetic of ``method="scan"``, and
-gives its results bit for bit (tested). It is for inference: its spikes are a plain comparison
+spikes are the golden ones exactly. PSU's step runs the recurrence of ``method="scan"``; the two
+agree to a rounding or two (XLA may fuse a multiply-add in one program and not the other; tested). It is for inference: its spikes are a plain comparison
 (no surrogate gradient) and its membrane and draws are under ``stop_gradient``. IPSU and RPSU stop
 after ``T`` steps: with a concrete state (outside ``jit``) a step past the end raises
 ``ValueError``; under ``jit`` the step index is a traced value that cannot raise, so a step past

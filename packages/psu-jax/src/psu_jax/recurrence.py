@@ -16,13 +16,16 @@ slice and pad fused with the ``[T, N]`` product's output made the backward pass 
 
 Decay accuracy (SPEC §9): ``a`` is a :class:`Decay`, not one rounded number. A recurrence that
 multiplied by ``a`` rounded to float32 would apply its rounding error ``T`` times (``tau =
-1.00011508``, ``T = 1000``: V off by 1.5x the float32 tolerance); it multiplies by
-``a_hi + a_lo`` instead (``a`` to about twice the dtype's precision). Powers ``a^k`` (the dense
-matrices, the associative scan's segments) are ``a_hi^k exp(k log(1 + a_lo / a_hi))``, the
-correction's logarithm computed in float64 on the host and rounded once: within about 2 ulps of
-the float64 power for every ``k`` (measured up to ``k = 4096`` for ``tau`` in {1.0001, 1.7, 37}),
-where ``a_hi^k`` alone is off by ``k`` times ``a_hi``'s rounding. ``a_lo = 0`` for a dyadic ``a``
-and in float64, leaving ``a_hi^k`` itself.
+1.00011508``, ``T = 1000``: V off by 1.5x the float32 tolerance). It multiplies by ``hi + lo``
+instead, ``y * hi + y * lo``, with ``hi = 1`` for ``a >= 1/2`` (then ``lo = a - 1``, rounded once
+from float64: ``y + y * lo`` needs no fused multiply-add, since ``lo``'s rounding error is relative
+to ``1 - a``, and the drift it could accumulate over the ``~1 / (1 - a)`` steps a value lives is
+one rounding) and ``hi = a`` rounded for ``a < 1/2`` (a value decays within a few steps, so ``a``'s
+rounding cannot pile up; ``lo`` then only helps where XLA contracts the sum into an fma). Powers
+``a^k`` (the dense matrices, the associative scan's segments) are ``hi^k exp(k log(1 + lo / hi))``,
+the correction's logarithm computed in float64 on the host and rounded once: within a few ulps of
+the float64 power for every ``k`` (measured up to ``k = 4096`` for ``tau`` in {1.0001, 1.7, 37}).
+``lo = 0`` for ``a = 1/2`` and ``hi = a``, ``lo = 0`` in float64.
 
 Causality (SPEC §1): every dense product is :func:`causal_matmul`, so that a NaN or infinity at a
 later step never reaches an earlier row through ``0 * NaN``. The scans are causal by construction.
@@ -61,19 +64,14 @@ class Decay(NamedTuple):
 def decay_scalars(a: float, dtype: Any) -> Decay:
     """The :class:`Decay` of ``a`` (a float64 number) in the compute ``dtype``, on the host."""
     cast = np.dtype(dtype).type
-    hi = cast(a)
+    hi = cast(a) if (a < 0.5 or np.dtype(dtype) == np.float64) else cast(1.0)
     lo = a - float(hi)
     return Decay(hi, cast(lo), cast(math.log1p(lo / float(hi))))
 
 
 def scale(y: jax.Array, a: Decay) -> jax.Array:
-    """``a * y`` with ``a = hi + lo``: no rounding of ``a`` for a recurrence to accumulate.
-
-    SPEC §9 asks for ``fma(y, hi, y * lo)``: without the fused multiply-add ``y * lo`` is below
-    half an ulp of ``y * hi`` and rounds away. JAX has no fma operation; XLA contracts this
-    expression into one (on the CPU its results equal fma's on 10^5 of 10^5 random ``y``, against
-    63% for the unfused sum; LLVM's NVPTX backend contracts likewise), and the drift test
-    (``tests/test_jax_numerics.py``) fails without it."""
+    """``a * y`` with ``a = hi + lo`` (:func:`decay_scalars`): no rounding of ``a`` for a
+    recurrence to accumulate, with or without a fused multiply-add (SPEC §9)."""
     return y * a.hi + y * a.lo
 
 
