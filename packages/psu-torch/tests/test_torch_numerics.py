@@ -296,3 +296,22 @@ def test_learned_scalars_requiring_grad_keep_working():
     al = torch.tensor(3.0, requires_grad=True)
     F.psu(x, threshold=th, surrogate_alpha=al).sum().backward()
     assert th.grad is not None and al.grad is not None and x.grad is not None
+
+
+@pytest.mark.parametrize("tau", [1.00011508, 1.0001, 1.7, 37.0])
+def test_decay_split_needs_no_fused_multiply_add(tau):
+    """SPEC §9: the split of ``a`` keeps a float32 recurrence within tolerance for any T even where
+    ``(u + a_lo s) + a_hi s`` rounds each product on its own (no fma), as a CUDA or CPU kernel
+    without contraction would: emulated here in NumPy float32, every operation rounded."""
+    from psu_torch._decay import split
+
+    f = np.float32
+    hi, lo = (f(v) for v in split(1.0 / tau, torch.float32))
+    x = np.random.default_rng(3).normal(size=4096).astype(f) + f(0.25)
+    h32, h64 = f(0.0), 0.0
+    worst = 0.0
+    for xt in x:
+        h32 = f(f(f(xt) + f(lo * h32)) + f(hi * h32))
+        h64 = float(xt) + h64 / tau
+        worst = max(worst, abs(float(h32) - h64) / (1e-5 + 1e-5 * abs(h64)))
+    assert worst < 0.5, f"tau={tau}: worst error {worst:.3g} of the float32 tolerance"

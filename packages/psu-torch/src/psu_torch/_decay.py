@@ -10,13 +10,16 @@ so its error does not grow with ``k`` (a running product would round ``k`` times
 
 A recurrence that applies ``a`` at every step (or a chunk carry that applies ``a^L`` at every
 block) would multiply the rounding of ``a`` into its state ``T`` times. In float32 it applies
-``a`` as two terms instead (:func:`split`): ``a_hi = float32(a)`` and ``a_lo = float32(a - a_hi)``
-(``a`` in float64), ``y = (u + a_lo s) + a_hi s``, whose error does not grow with ``T`` (SPEC §9).
-The second sum is one ``torch.add(.., alpha=a_hi)``, a fused multiply-add in PyTorch's CPU vector
-kernels and on CUDA (``tl.fma`` in the Triton kernels), so the product ``a_hi s`` is not rounded on
-its own either (measured: ``V[999]`` of the issue-11 repro, T = 1000 and tau = 1.00011508, is
-within 0.012 of the float32 tolerance, against 1.5 with a float32 ``a``). In float64 (and for an
-``a`` that float32 holds exactly, tau = 2 or 4) ``a_lo`` is 0 and the first sum is skipped.
+``a`` as two terms instead (:func:`split`), ``y = (u + a_lo s) + a_hi s``, whose error does not
+grow with ``T`` (SPEC §9). For ``a >= 1/2`` the split is ``a_hi = 1``, ``a_lo = float32(a - 1)``
+(``a`` in float64): ``a_lo``'s rounding is relative to ``1 - a``, and ``a_hi s`` is exact, so no
+fused multiply-add is needed. For ``a < 1/2`` it is ``a_hi = float32(a)``, ``a_lo = float32(a -
+a_hi)``: a state forgets within a few steps, so ``a``'s rounding cannot pile up, and ``a_lo``
+helps only where the second sum runs as a fused multiply-add. The Triton kernels always use the
+second split (``fused=True``) with ``tl.fma``, which keeps the product ``a_hi s`` unrounded
+(measured: ``V[999]`` of the issue-11 repro, T = 1000 and tau = 1.00011508, is within 0.012 of the
+float32 tolerance, against 1.5 with a float32 ``a``). In float64 ``a_lo`` is 0 and the first sum
+is skipped.
 """
 
 from __future__ import annotations
@@ -62,17 +65,18 @@ def decay_powers(a: float, exponents: torch.Tensor, dtype: torch.dtype, device: 
     return (torch.tensor(a, dtype=torch.float64) ** exponents).to(dtype=dtype, device=device)
 
 
-def split(a: float, dtype: torch.dtype) -> tuple[float, float]:
+def split(a: float, dtype: torch.dtype, *, fused: bool = False) -> tuple[float, float]:
     """``(a_hi, a_lo)``: ``a`` (a float64 number) as ``a_hi + a_lo`` with both in ``dtype``
-    (``a_lo = 0.0`` for float64, or when ``dtype`` holds ``a`` exactly)."""
+    (``a_lo = 0.0`` for float64). ``a_hi = 1`` for ``a >= 1/2`` unless ``fused`` (the caller
+    applies ``a_hi`` with a fused multiply-add and uses ``a_hi`` as ``a`` rounded)."""
     if dtype == torch.float64:
         return a, 0.0
-    if dtype == torch.float32:
-        hi = float(np.float32(a))
-        return hi, float(np.float32(a - hi))
-    # half precision (a form handed half arithmetic on purpose; the operators compute it in float32)
-    hi = float(torch.tensor(a, dtype=dtype))
-    return hi, float(torch.tensor(a - hi, dtype=dtype))
+    # half precision: a form handed half arithmetic on purpose (the operators compute in float32)
+    cast = (
+        (lambda v: float(np.float32(v))) if dtype == torch.float32 else (lambda v: float(torch.tensor(v, dtype=dtype)))
+    )
+    hi = cast(a) if (fused or a < 0.5) else 1.0
+    return hi, cast(a - hi)
 
 
 def decay_add(u: torch.Tensor, state: torch.Tensor, a: tuple[float, float], out: torch.Tensor,

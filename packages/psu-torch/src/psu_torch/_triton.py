@@ -240,7 +240,7 @@ def _params(values: list[float], X: torch.Tensor, a: float) -> torch.Tensor:
     """The kernel's scalars in the compute dtype; the first is ``a_hi`` and the last ``a_lo``
     (:func:`psu_torch._decay.split`)."""
     cd = compute_dtype(X.dtype)
-    values[0], values[-1] = split(a, cd)
+    values[0], values[-1] = split(a, cd, fused=True)
     return torch.tensor(values, dtype=cd, device=X.device)
 
 
