@@ -9,7 +9,8 @@ which a small layer (T = 4) pays on every forward and backward.
 
 Every operator takes ``X`` as a ``[T, N]`` matrix in any floating dtype and saves only ``X`` (plus
 ``W``, ``b`` and, in sampled mode, the drawn resets as ``bool``) for backward, which recomputes the
-rest. Sampled forwards take ``neuron_offset``, the whole call's flat index of ``X``'s first neuron
+rest; the one exception is an eager PSU call on a small input with the dense form, which keeps the
+three ``[T, N]`` intermediates its backward reads (:func:`psu_torch._methods.keeps_intermediates`). Sampled forwards take ``neuron_offset``, the whole call's flat index of ``X``'s first neuron
 (the Threefry counter of neuron ``n`` is ``n + neuron_offset``, SPEC §6). Half precision is computed in float32 (:mod:`psu_torch._precision`): the eager forms get
 ``X``, ``W``, ``b`` and ``G`` upcast on entry, the Triton kernels upcast in registers; ``S``, ``V``
 and ``dL/dX`` come back in ``X.dtype``, ``dL/dW`` and ``dL/db`` in the dtype of ``W`` and ``b``.
@@ -31,8 +32,9 @@ from torch import Tensor
 
 from psu_core.checks import Params
 from psu_torch import _learned
-from psu_torch._methods import psu_form
+from psu_torch._methods import keeps_intermediates, psu_form, resolve
 from psu_torch._precision import compute_dtype
+from psu_torch._psu_dense import psu_backward_dense_saved, psu_forward_dense_saving
 
 _EMPTY = (0,)
 
@@ -200,7 +202,55 @@ def _psu_backward(ctx, gS, _gV, _gR):
 
 
 torch.library.register_autograd("psu_torch::psu_forward", _psu_backward, setup_context=_psu_setup)
-_PSU = _eager("_PSU", _psu_forward_impl, _psu_setup, _psu_backward, 3)
+
+
+@_no_autocast
+def _psu_forward_keeping(X, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi, neuron_offset, want_v):
+    """The dense forward on a small input, ``(S, V or empty, R or empty, kept)``: ``kept`` are the
+    intermediates its backward reads (:func:`psu_torch._methods.keeps_intermediates`)."""
+    p = _params("psu", X, theta, alpha, tau, reset_scale, sampled, seed_lo, seed_hi)
+    S, V, R, kept = psu_forward_dense_saving(X.to(compute_dtype(X.dtype)), p, want_v, neuron_offset)
+    return S.to(X.dtype), _out(V, X), _out(R, X, torch.bool), kept
+
+
+@_no_autocast
+def _psu_backward_kept(G, kept, theta, alpha, tau, reset_scale, need_scalars):
+    p = _params("psu", kept[0], theta, alpha, tau, reset_scale)
+    return psu_backward_dense_saved(kept, G.to(kept[0].dtype).contiguous(), p, need_scalars)
+
+
+class _PSU(torch.autograd.Function):
+    """The eager twin of :func:`psu_forward` with autograd. A small dense call keeps the
+    intermediates its backward reads instead of recomputing them from ``X``."""
+
+    @staticmethod
+    def forward(ctx, *inputs):
+        X, theta, alpha, *args, method = inputs
+        method = resolve(method, X)
+        if not keeps_intermediates(method, X):
+            outputs = _psu_forward_impl(*inputs[:-1], method)
+            _psu_setup(ctx, inputs, outputs)
+            ctx.kept = False
+        else:
+            *outputs, kept = _psu_forward_keeping(X, theta, alpha, *args)
+            ctx.save_for_backward(*kept, theta, alpha)
+            ctx.params = (inputs[3], inputs[4])
+            ctx.x_dtype = X.dtype
+            ctx.kept = True
+            _remember_scalars(ctx, theta, alpha)
+        ctx.mark_non_differentiable(*outputs[1:])
+        return tuple(outputs)
+
+    @staticmethod
+    def backward(ctx, gS, gV, gR):
+        if not ctx.kept:
+            return _psu_backward(ctx, gS, gV, gR)
+        *kept, theta, alpha = ctx.saved_tensors
+        need = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        gS = torch.zeros_like(kept[0]) if gS is None else gS
+        dX, d_theta, d_alpha = _psu_backward_kept(gS, kept, theta.detach(), alpha.detach(), *ctx.params, need)
+        d_theta, d_alpha = _scalar_grads(ctx, _scalar(d_theta, dX), _scalar(d_alpha, dX), 1)
+        return dX.to(ctx.x_dtype), d_theta, d_alpha, None, None, None, None, None, None, None, None
 
 
 def psu(*args):

@@ -18,8 +18,9 @@ a_hi)``: a state forgets within a few steps, so ``a``'s rounding cannot pile up,
 helps only where the second sum runs as a fused multiply-add. The Triton kernels always use the
 second split (``fused=True``) with ``tl.fma``, which keeps the product ``a_hi s`` unrounded
 (measured: ``V[999]`` of the issue-11 repro, T = 1000 and tau = 1.00011508, is within 0.012 of the
-float32 tolerance, against 1.5 with a float32 ``a``). In float64 ``a_lo`` is 0 and the first sum
-is skipped.
+float32 tolerance, against 1.5 with a float32 ``a``). In float64, and wherever ``a`` (or ``a^L``)
+is exact in the dtype (``tau`` a power of 2: no rounding of ``a`` to pile up), ``a_lo`` is 0 and the
+first sum is skipped: one operation per update.
 """
 
 from __future__ import annotations
@@ -75,7 +76,12 @@ def split(a: float, dtype: torch.dtype, *, fused: bool = False) -> tuple[float, 
     cast = (
         (lambda v: float(np.float32(v))) if dtype == torch.float32 else (lambda v: float(torch.tensor(v, dtype=dtype)))
     )
-    hi = cast(a) if (fused or a < 0.5) else 1.0
+    rounded = cast(a)
+    if rounded == a:
+        # a is exact in dtype (tau = 2, 4, 8, ...): one product has no rounding of a to pile up, and
+        # the recurrences run one operation per state update instead of two.
+        return a, 0.0
+    hi = rounded if (fused or a < 0.5) else 1.0
     return hi, cast(a - hi)
 
 

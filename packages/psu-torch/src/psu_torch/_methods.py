@@ -31,35 +31,43 @@ _EAGER = {
 # (float32, forward+backward; see README "Speed"):
 #
 # * Small problems (T * N < 2^18) are overhead-bound: the dense form's dozen operations win.
-# * The recurrence issues ~25 operations per step. While a row fits in one thread's share of work
-#   (N <= 32768, PyTorch's grain size, or one intra-op thread) that costs only dispatch, and the
-#   recurrence is fastest: 4-6x the dense formulation at T = 256, N = 2^15.
-# * Rows longer than the grain size are split across threads, and every operation then ends in a
-#   thread barrier; on a busy machine each barrier can wait for a descheduled thread (measured:
-#   ~5 ms per 1M-element add with 2 threads under load, against 1 ms with one). The chunked form
-#   does the same work in ~20 operations per 32 steps, so it is chosen there (2.2x the dense
-#   formulation at T = 8, N = 2^20 with 2 threads under load, where the recurrence fell to 0.8x).
+# * The recurrence issues ~20 operations per step on rows of at most 32768 neurons (PyTorch's grain
+#   size: wider inputs run as column slices, psu_torch._psu_recurrence.SLICE), so every operation
+#   runs on one thread in cache and costs little more than its dispatch. Operations split across
+#   threads end in a barrier, which on a busy machine waits for a descheduled thread (~5 ms per
+#   1M-element add with 2 threads under load); the slices avoid them. Measured at T * N = 2^23,
+#   forward+backward against the dense formulation: 7x at T = 8 (the chunked form: 1.7x), 6.5x at
+#   T = 64 (chunked 1.0x), 6.5x at T = 256.
 _RECURRENCE_MIN_ELEMENTS = 1 << 18
 _DENSE_MAX_T = 512
-_GRAIN_SIZE = 32768
 
 
-def choose_psu_method(T: int, N: int, threads: int | None = None) -> str:
+def choose_psu_method(T: int, N: int) -> str:
     """The PSU form ``method="auto"`` runs on CPU: ``"recurrence"``, ``"dense"`` or ``"chunked"``."""
-    threads = torch.get_num_threads() if threads is None else threads
     if T * N < _RECURRENCE_MIN_ELEMENTS:
         return "dense" if T <= _DENSE_MAX_T else "chunked"
-    if threads == 1 or N <= _GRAIN_SIZE:
-        return "recurrence"
-    return "chunked"
+    return "recurrence"
+
+
+def resolve(method: str, X: torch.Tensor) -> str:
+    """``method`` with ``"auto"`` replaced by the CPU choice for ``X [T, N]``."""
+    return choose_psu_method(X.shape[0], X.shape[1]) if method == "auto" else method
+
+
+def keeps_intermediates(method: str, X: torch.Tensor) -> bool:
+    """Whether an eager PSU call keeps the dense form's intermediates for backward
+    (:func:`psu_torch._psu_dense.psu_forward_dense_saving`) instead of only ``X``: the dense form on
+    an overhead-bound input (``T * N < 2^18``, a few MiB kept), where the backward's recompute (two
+    GEMMs, two causality checks, two sigmoids) costs more than the memory. The custom ops (traced
+    calls) always recompute."""
+    return method == "dense" and X.shape[0] * X.shape[1] < _RECURRENCE_MIN_ELEMENTS
 
 
 def psu_form(method: str, X: torch.Tensor):
     """``(forward, backward, dtype)``: the PSU form of ``method`` for ``X [T, N]`` and the dtype to
     hand it ``X`` and ``G`` in (the compute dtype; the Triton kernels upcast in registers)."""
-    if method == "auto":
-        # Resolved inside the operator, so that torch.compile never traces the choice.
-        method = choose_psu_method(X.shape[0], X.shape[1])
+    # "auto" is resolved inside the operator, so that torch.compile never traces the choice.
+    method = resolve(method, X)
     if method in _EAGER:
         forward, backward = _EAGER[method]
         return forward, backward, compute_dtype(X.dtype)

@@ -49,22 +49,49 @@ def psu_forward_dense(
     return S, (V if want_v else None), R
 
 
+def psu_forward_dense_saving(
+    X: torch.Tensor, p: Params, want_v: bool, neuron_offset: int = 0
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, tuple[torch.Tensor, ...]]:
+    """:func:`psu_forward_dense` plus what :func:`psu_backward_dense_saved` reads, ``(D, P', Q)``
+    with ``D = V - theta`` and ``P' = sigma(H) sigma(-H)``: for small inputs, where the backward's
+    recompute (two GEMMs, two causality checks, a sigmoid) costs more than keeping three ``[T, N]``
+    arrays."""
+    V, P, R, Q, _, Pc = _membrane(X, p, None, neuron_offset, complement=True)
+    S = torch.gt(V, p.threshold, out=torch.empty_like(X))
+    D = torch.sub(V, p.threshold)
+    return S, (V if want_v else None), R, (D, Pc.mul_(P), Q)
+
+
+def psu_backward_dense_saved(
+    saved: tuple[torch.Tensor, ...], G: torch.Tensor, p: Params, need_scalars: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """:func:`psu_backward_dense` from the intermediates of :func:`psu_forward_dense_saving` (read,
+    never written: a graph kept with ``retain_graph`` may run its backward again)."""
+    D, PPc, Q = saved
+    A, B = decay_matrices(D.shape[0], p.decay, D.dtype, D.device)
+    return _backward(A, B, D, PPc, Q, G, p, need_scalars)
+
+
 def psu_backward_dense(
     X: torch.Tensor, G: torch.Tensor, R: torch.Tensor | None, p: Params, need_scalars: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """``(dL/dX, dL/dtheta, dL/dalpha)``; the scalars are 0-d tensors, ``None`` unless ``need_scalars``."""
-    s = 0.5 * p.surrogate_alpha
     V, P, R, Q, B, Pc = _membrane(X, p, R, complement=True)
     A, _ = decay_matrices(X.shape[0], p.decay, X.dtype, X.device)
-    D = V.sub_(p.threshold)
-    GV = scaled_surrogate(G, D, p.surrogate_alpha, out=torch.empty_like(X))  # gV / s
+    return _backward(A, B, V.sub_(p.threshold), Pc.mul_(P), Q, G, p, need_scalars)
+
+
+def _backward(A, B, D, PPc, Q, G, p: Params, need_scalars: bool):
+    """``gV = G dS/dV``, ``C = B^T gV``, ``dL/dX = A^T (gV - gamma C P')`` and the scalars, from
+    ``D = V - theta``, ``P' = sigma(H) sigma(-H)`` and ``Q`` (none of them written)."""
+    s = 0.5 * p.surrogate_alpha
+    GV = scaled_surrogate(G, D, p.surrogate_alpha, out=torch.empty_like(D))  # gV / s
     C = B.T @ GV
     d_theta = d_alpha = None
     if need_scalars:
         # sum(gV * B Q) = sum((B^T gV) * Q)
         bq = torch.dot(C.view(-1), Q.reshape(-1)) if p.tied else None
         d_theta, d_alpha = scalar_grads(p, torch.dot(GV.view(-1), D.view(-1)), GV.sum(), bq, s)
-    P.mul_(Pc).mul_(C)
-    GV.add_(P, alpha=-p.gamma)
+    GV.add_(C.mul_(PPc), alpha=-p.gamma)
     dX = torch.mm(A.T, GV).mul_(s) if s != 1.0 else A.T @ GV
     return dX, d_theta, d_alpha

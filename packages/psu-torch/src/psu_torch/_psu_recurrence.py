@@ -31,6 +31,17 @@ from psu_torch._decay import decay_add, split
 from psu_torch._surrogate import HALF_PI
 from psu_torch.random import UniformRows
 
+# Neurons per column slice: PyTorch's grain size, so that every row operation runs on one thread
+# (rows longer than it are split across threads, and each operation then ends in a thread barrier,
+# which waits milliseconds for a descheduled thread on a busy machine) and a row stays in cache.
+SLICE = 32768
+
+
+def _slices(N: int) -> list[tuple[int, int]]:
+    """``(n0, n1)`` column ranges of at most :data:`SLICE` neurons covering ``0 .. N`` (the neurons
+    are independent: each slice runs the whole recurrence on its own)."""
+    return [(n0, min(N, n0 + SLICE)) for n0 in range(0, max(N, 1), SLICE)]
+
 
 def psu_forward_recurrence(
     X: torch.Tensor, p: Params, want_v: bool, neuron_offset: int = 0
@@ -39,14 +50,25 @@ def psu_forward_recurrence(
     ``neuron_offset .. neuron_offset + N`` of the whole call) in one pass over time.
 
     Six row operations per step: h', p = sigma(a h'), r', w, s (plus v = a w when wanted; plus
-    one per state update when ``a`` is split, float32 with tau other than 2 or 4).
+    one per state update when ``a`` is split: float32 with ``a`` not exact, :func:`~psu_torch._decay.split`).
     """
     T, N = X.shape
-    a, gamma = p.decay, p.gamma
-    a2 = split(a, X.dtype)
     S = torch.empty_like(X)
     V = torch.empty_like(X) if want_v else None
     R = torch.empty((T, N), dtype=torch.bool, device=X.device) if p.sampled else None
+    for n0, n1 in _slices(N):
+        _forward_slice(
+            X[:, n0:n1], p, S[:, n0:n1], None if V is None else V[:, n0:n1], None if R is None else R[:, n0:n1],
+            neuron_offset + n0,
+        )  # fmt: skip
+    return S, V, R
+
+
+def _forward_slice(X, p: Params, S, V, R, neuron_offset: int) -> None:
+    """The forward recurrence on the neurons of ``X [T, n]`` (a column slice), into ``S``, ``V``, ``R``."""
+    T, N = X.shape
+    a, gamma = p.decay, p.gamma
+    a2 = split(a, X.dtype)
     stream = UniformRows(p.seed, T, N, X.dtype, X.device, neuron_offset) if p.sampled else None
     h = torch.zeros(N, dtype=X.dtype, device=X.device)
     r = torch.zeros(N, dtype=X.dtype, device=X.device)
@@ -64,7 +86,6 @@ def psu_forward_recurrence(
         torch.gt(w, limit, out=S[t])
         if V is not None:
             torch.mul(w, a, out=V[t])
-    return S, V, R
 
 
 def psu_backward_recurrence(
@@ -88,12 +109,33 @@ def psu_backward_recurrence(
     tied (one reduction for both terms of ``dL/dtheta``), else ``sum(g) = a sum(gV)``.
     """
     T, N = X.shape
+    dX = torch.empty_like(X)
+    # Per-neuron running sums, reduced once at the end: element-wise updates, no BLAS dot per step
+    # (threaded BLAS level-1 calls cost milliseconds each on a busy machine).
+    acc = torch.zeros((2, N), dtype=X.dtype, device=X.device) if need_scalars else None
+    PP = None
+    for n0, n1 in _slices(N):
+        if PP is None or PP.shape[1] != n1 - n0:
+            PP = X.new_empty((T, n1 - n0))  # p'_t = sigma(z_t) sigma(-z_t), reused by every slice
+        _backward_slice(
+            X[:, n0:n1], G[:, n0:n1], None if R is None else R[:, n0:n1], p, dX[:, n0:n1], PP,
+            None if acc is None else acc[:, n0:n1],
+        )  # fmt: skip
+    if acc is None:
+        return dX, None, None
+    sums = acc.sum(dim=1)
+    d_theta = -sums[1] if p.tied else sums[1] * (-1.0 / p.decay)
+    return dX, d_theta, sums[0] / p.surrogate_alpha
+
+
+def _backward_slice(X, G, R, p: Params, GV, PP, acc) -> None:
+    """The backward recurrences on the neurons of a column slice: ``dL/dX`` into ``GV`` (which holds
+    ``g = a gV`` until the reverse sweep), ``p'`` in ``PP``, the per-neuron sums added to ``acc``."""
+    T, N = X.shape
     a, gamma, theta, alpha = p.decay, p.gamma, p.threshold, p.surrogate_alpha
     s = 0.5 * alpha
     k2 = (HALF_PI * alpha * a) ** 2  # (pi/2 alpha (v - theta))^2 = k2 d'^2
     a2 = split(a, X.dtype)
-    GV = torch.empty_like(X)  # g = a gV; overwritten by dL/dX in the reverse sweep
-    PP = torch.empty_like(X)  # p'_t = sigma(z_t) sigma(-z_t)
     h = torch.zeros(N, dtype=X.dtype, device=X.device)
     r = torch.zeros(N, dtype=X.dtype, device=X.device)
     prob = torch.empty(N, dtype=X.dtype, device=X.device)
@@ -102,9 +144,6 @@ def psu_backward_recurrence(
     # 1 / (a s) as a tensor: den' = (1 + k2 d'^2) / (a s), so G / den' = a s G / (1 + q^2) = a gV
     inv_as = torch.full((), 1.0 / (a * s), dtype=X.dtype, device=X.device)
     k2s = k2 / (a * s)
-    # Per-neuron running sums, reduced once at the end: element-wise updates, no BLAS dot per step
-    # (threaded BLAS level-1 calls cost milliseconds each on a busy machine).
-    acc = torch.zeros((2, N), dtype=X.dtype, device=X.device) if need_scalars else None
     # gamma == theta (tied, or a fixed reset scale equal to it) lets d' = h' - theta (r' + 1/a)
     fold = p.tied or gamma == theta
     limit = theta / a
@@ -138,8 +177,3 @@ def psu_backward_recurrence(
             GV[j].copy_(tmp)
         else:
             decay_add(tmp, GV[j + 1], a2, out=GV[j], tmp=tmp2)
-    if acc is None:
-        return GV, None, None
-    sums = acc.sum(dim=1)
-    d_theta = -sums[1] if p.tied else sums[1] * (-1.0 / a)
-    return GV, d_theta, sums[0] / alpha
