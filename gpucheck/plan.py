@@ -61,8 +61,8 @@ def _conformance(backend: str, device: str, timeout_s: int, env: dict[str, str],
     )  # fmt: skip
 
 
-def gpu_plan(*, unit_timeout_s: int = 240, conformance_timeout_s: int = 240, bench_timeout_s: int = 200) -> list[Step]:
-    """The check on a machine with one NVIDIA GPU (default timeouts sum to under 8 minutes, since
+def gpu_plan(*, unit_timeout_s: int = 300, conformance_timeout_s: int = 300, bench_timeout_s: int = 200) -> list[Step]:
+    """The check on a machine with one NVIDIA GPU (default timeouts sum to under 9 minutes, since
     unit tests and the suites run side by side and the benchmark after them)."""
     require = {"PSU_REQUIRE_DEVICE": "1"}
     steps = [

@@ -16,7 +16,7 @@ from gpucheck import plan, summary
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_gpu_plan_certifies_every_cuda_pair_and_fits_in_eight_minutes() -> None:
+def test_gpu_plan_certifies_every_cuda_pair_and_fits_in_nine_minutes() -> None:
     steps = plan.gpu_plan()
     conf = [s for s in steps if s.kind == "conformance"]
     assert [(s.backend, s.device) for s in conf] == [(b, "cuda") for b in ("torch", "jax", "numba-cuda", "cupy")]
@@ -27,7 +27,8 @@ def test_gpu_plan_certifies_every_cuda_pair_and_fits_in_eight_minutes() -> None:
     assert "--no-memory" not in args and not bench.parallel
     # unit tests and suites side by side, then the benchmark
     longest_parallel = max(s.timeout_s for s in steps if s.parallel)
-    assert longest_parallel + sum(s.timeout_s for s in steps if not s.parallel) < 8 * 60
+    # (under the device tool's 10-minute limit on one command, with a minute to spare)
+    assert longest_parallel + sum(s.timeout_s for s in steps if not s.parallel) < 9 * 60
 
 
 def _conformance_report(path: Path, failed_group: str | None = None) -> None:
