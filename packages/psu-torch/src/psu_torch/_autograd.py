@@ -45,7 +45,10 @@ def _no_autocast(fn):
 
     @functools.wraps(fn)
     def wrapped(X, *args):
-        with torch.autocast(device_type=X.device.type, enabled=False):
+        device_type = X.device.type
+        if not torch.is_autocast_enabled(device_type):
+            return fn(X, *args)  # the context manager alone costs ~5 us per call
+        with torch.autocast(device_type=device_type, enabled=False):
             return fn(X, *args)
 
     return wrapped
@@ -80,7 +83,9 @@ def _out(t: Tensor | None, like: Tensor, dtype: torch.dtype | None = None) -> Te
 
 def _scalar(t: Tensor | None, X: Tensor) -> Tensor:
     # A custom op returns tensors only: a scalar gradient not asked for comes back as 0.
-    return torch.zeros((), dtype=compute_dtype(X.dtype), device=X.device) if t is None else t.reshape(())
+    if t is None:
+        return torch.zeros((), dtype=compute_dtype(X.dtype), device=X.device)
+    return t if t.dim() == 0 else t.reshape(())
 
 
 def _fake_scalar(X: Tensor) -> Tensor:
@@ -89,12 +94,18 @@ def _fake_scalar(X: Tensor) -> Tensor:
 
 def _scalar_grads(ctx, d_theta: Tensor, d_alpha: Tensor, theta_idx: int):
     """The threshold's and alpha's gradients in their own dtype and shape, where asked for."""
-    theta, alpha = ctx.scalar_like
     needs = ctx.needs_input_grad
-    return (
-        d_theta.to(theta.dtype).reshape(theta.shape) if needs[theta_idx] else None,
-        d_alpha.to(alpha.dtype).reshape(alpha.shape) if needs[theta_idx + 1] else None,
+    return tuple(
+        _like(grad, like) if need else None
+        for grad, like, need in zip((d_theta, d_alpha), ctx.scalar_like, needs[theta_idx : theta_idx + 2], strict=True)
     )
+
+
+def _like(grad: Tensor, like: Tensor) -> Tensor:
+    """``grad`` in ``like``'s dtype and shape (no operation where they already match)."""
+    if grad.dtype != like.dtype:
+        grad = grad.to(like.dtype)
+    return grad if grad.shape == like.shape else grad.reshape(like.shape)
 
 
 def _remember_scalars(ctx, theta: Tensor, alpha: Tensor) -> None:
@@ -249,7 +260,7 @@ class _PSU(torch.autograd.Function):
         need = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         gS = torch.zeros_like(kept[0]) if gS is None else gS
         dX, d_theta, d_alpha = _psu_backward_kept(gS, kept, theta.detach(), alpha.detach(), *ctx.params, need)
-        d_theta, d_alpha = _scalar_grads(ctx, _scalar(d_theta, dX), _scalar(d_alpha, dX), 1)
+        d_theta, d_alpha = _scalar_grads(ctx, d_theta, d_alpha, 1) if need else (None, None)
         return dX.to(ctx.x_dtype), d_theta, d_alpha, None, None, None, None, None, None, None, None
 
 

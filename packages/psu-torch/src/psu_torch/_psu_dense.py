@@ -90,7 +90,7 @@ def _backward(A, B, D, PPc, Q, G, p: Params, need_scalars: bool):
     d_theta = d_alpha = None
     if need_scalars:
         # sum(gV * B Q) = sum((B^T gV) * Q)
-        bq = torch.dot(C.view(-1), Q.reshape(-1)) if p.tied else None
+        bq = torch.dot(C.view(-1), Q.view(-1)) if p.tied else None
         d_theta, d_alpha = scalar_grads(p, torch.dot(GV.view(-1), D.view(-1)), GV.sum(), bq, s)
     GV.add_(C.mul_(PPc), alpha=-p.gamma)
     dX = torch.mm(A.T, GV).mul_(s) if s != 1.0 else A.T @ GV

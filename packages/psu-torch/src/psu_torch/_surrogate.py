@@ -13,6 +13,7 @@ follows. The recurrence and the Triton kernel fold the scalars into their own sw
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -25,9 +26,21 @@ HALF_PI = math.pi / 2
 def scaled_surrogate(G: torch.Tensor, D: torch.Tensor, alpha: float, out: torch.Tensor) -> torch.Tensor:
     """``out = G / (1 + (pi/2 alpha D)^2)`` (that is ``gV / s``), in ``out``'s storage."""
     k = HALF_PI * alpha
-    one = torch.ones((), dtype=D.dtype, device=D.device)
-    torch.addcmul(one, D, D, value=k * k, out=out)
+    torch.addcmul(_one(D.dtype, D.device), D, D, value=k * k, out=out)
     return torch.div(G, out, out=out)
+
+
+def _one(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A 0-d ``1`` (built once per dtype and device: constructing it costs ~2 us per call; a traced
+    call builds its own, which must not outlive the trace)."""
+    if torch.compiler.is_compiling():
+        return torch.ones((), dtype=dtype, device=device)
+    return _cached_one(dtype, device)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_one(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.ones((), dtype=dtype, device=device)
 
 
 def scalar_grads(
