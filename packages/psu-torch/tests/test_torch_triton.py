@@ -34,13 +34,14 @@ def _interpreter_stores_nothing() -> bool:
 
 
 @pytest.mark.skipif(not HAVE_TRITON, reason="triton is not installed (pip install 'psu-torch[cuda]')")
-def test_kernels_in_interpreter():
+@pytest.mark.parametrize("part", [[], ["chunked"]], ids=["kernels", "chunked"])
+def test_kernels_in_interpreter(part):
     if _interpreter_stores_nothing():
         pytest.skip("triton < 3.2's interpreter writes no output under NumPy >= 2 (use NumPy < 2 to run it there)")
     # A subprocess: TRITON_INTERPRET must be set before triton decorates the kernels.
     env = dict(os.environ, TRITON_INTERPRET="1")
     script = Path(__file__).with_name("psu_torch_triton_interpret.py")
-    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, str(script), *part], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "TRITON-INTERPRET-OK" in proc.stdout, proc.stdout + proc.stderr
 
 
@@ -94,8 +95,8 @@ def _compile(kernel, types: dict[str, str], constexprs: dict[str, object], targe
 def test_kernels_compile_for_cuda_without_a_gpu(dtype):
     # Triton compiles ahead of time for a named target, so the compiled-mode typing (uint32
     # Threefry with logical shifts, loop-carried float64 state, half precision loaded, computed in
-    # float32 and rounded only when stored) is checked on any machine: both kernels, for each dtype
-    # of X, with every flag on (T = 16) and every flag off (T = 1).
+    # float32 and rounded only when stored) is checked on any machine: every kernel, for each dtype
+    # of X, with every flag on (T = 65: several chunks, the last padded) and every flag off (T = 1).
     from triton.backends.compiler import GPUTarget
 
     from psu_torch import _triton as K
@@ -103,15 +104,23 @@ def test_kernels_compile_for_cuda_without_a_gpu(dtype):
     target = GPUTarget("cuda", 90, 32)
     x, c = _PTR[dtype], _PTR[compute_dtype(dtype)]
     fwd = {"X": x, "S": x, "V": x, "R": "*i8", "PARAMS": c, "KEY": "*i64", "N": "i32"}
-    bwd = {"X": x, "G": x, "R": "*i8", "GV": c, "PP": c, "DX": x, "PARTIAL": c, "PARAMS": c, "N": "i32"}
+    bwd = {"X": x, "G": x, "R": "*i8", "BND": c, "DX": x, "PARTIAL": c, "PARAMS": c, "N": "i32"}
+    loop_bwd = {"X": x, "G": x, "R": "*i8", "GV": c, "PP": c, "DX": x, "PARTIAL": c, "PARAMS": c, "N": "i32"}
     for on in (True, False):
-        T = 16 if on else 1
-        fwd_flags = {"T": T, "WANT_V": on, "SAMPLED": on, "BLOCK": 512}
-        bwd_flags = {"T": T, "SAMPLED": on, "TIED": on, "NEED_SCALARS": on, "BLOCK": 512}
+        T = 65 if on else 1
+        fwd_flags = {"T": T, "WANT_V": on, "SAMPLED": on}
+        bwd_flags = {"T": T, "SAMPLED": on, "TIED": on, "NEED_SCALARS": on}
+        # the loop kernels on every release (the only ones before 3.3), the chunked ones from 3.3
         compiled = [
-            _compile(K._psu_fwd_kernel, fwd, fwd_flags, target),
-            _compile(K._psu_bwd_kernel, bwd, bwd_flags, target),
+            _compile(K._psu_fwd_loop_kernel, fwd, {**fwd_flags, "BLOCK": K._LOOP_BLOCK}, target),
+            _compile(K._psu_bwd_scratch_kernel, loop_bwd, {**bwd_flags, "BLOCK": K._LOOP_BLOCK}, target),
         ]
+        if K.CHUNKED:
+            fwd_chunk, bwd_chunk = K._chunk(T, dtype, K._FWD_CHUNK), K._chunk(T, dtype, K._BWD_CHUNK)
+            compiled += [
+                _compile(K._psu_fwd_kernel, fwd, {**fwd_flags, "CHUNK": fwd_chunk, "BLOCK": K._BLOCK}, target),
+                _compile(K._psu_bwd_kernel, bwd, {**bwd_flags, "CHUNK": bwd_chunk, "BLOCK": K._BLOCK}, target),
+            ]
         for kernel in compiled:
             ttir = kernel.asm["ttir"]
             assert "cubin" in kernel.asm
@@ -119,5 +128,6 @@ def test_kernels_compile_for_cuda_without_a_gpu(dtype):
             if on and dtype in (torch.float16, torch.bfloat16):
                 assert "arith.extf" in ttir and "arith.truncf" in ttir  # upcast on load, rounded on store
         if on:
-            ttir = compiled[0].asm["ttir"]
-            assert "arith.shrsi" not in ttir and "arith.shrui" in ttir  # rotations are logical shifts
+            for kernel in compiled[::2]:  # the forward kernels
+                ttir = kernel.asm["ttir"]
+                assert "arith.shrsi" not in ttir and "arith.shrui" in ttir  # rotations are logical shifts
