@@ -101,15 +101,16 @@ def _scalar_grads(ctx, d_theta: Tensor, d_alpha: Tensor, theta_idx: int):
     )
 
 
-def _like(grad: Tensor, like: Tensor) -> Tensor:
-    """``grad`` in ``like``'s dtype and shape (no operation where they already match)."""
-    if grad.dtype != like.dtype:
-        grad = grad.to(like.dtype)
-    return grad if grad.shape == like.shape else grad.reshape(like.shape)
+def _like(grad: Tensor, like: tuple[torch.dtype, torch.Size]) -> Tensor:
+    """``grad`` in the ``(dtype, shape)`` of ``like`` (no operation where they already match)."""
+    dtype, shape = like
+    if grad.dtype != dtype:
+        grad = grad.to(dtype)
+    return grad if grad.shape == shape else grad.reshape(shape)
 
 
 def _remember_scalars(ctx, theta: Tensor, alpha: Tensor) -> None:
-    ctx.scalar_like = (theta.new_empty(()), alpha.new_empty(()))
+    ctx.scalar_like = ((theta.dtype, theta.shape), (alpha.dtype, alpha.shape))
 
 
 def _op(op, impl):

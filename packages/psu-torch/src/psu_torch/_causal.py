@@ -23,10 +23,12 @@ import math
 
 import torch
 
+from psu_torch._sums import total
+
 
 def _nonfinite_part(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(Xf, cumsum_t(X - Xf))``, or ``(X, None)`` when ``X`` is known to be finite."""
-    if X.device.type == "cpu" and not torch.compiler.is_compiling() and math.isfinite(X.sum()):
+    if X.device.type == "cpu" and not torch.compiler.is_compiling() and math.isfinite(total(X)):
         return X, None
     Xf = torch.where(torch.isfinite(X), X, torch.zeros((), dtype=X.dtype, device=X.device))
     return Xf, torch.cumsum(X - Xf, dim=0)

@@ -20,6 +20,7 @@ import torch
 from psu_core.checks import Params
 from psu_torch._causal import causal_addmm_, causal_mm
 from psu_torch._decay import decay_matrices
+from psu_torch._sums import total
 from psu_torch._surrogate import scalar_grads, scaled_surrogate
 from psu_torch.random import draw_resets
 
@@ -90,8 +91,8 @@ def _backward(A, B, D, PPc, Q, G, p: Params, need_scalars: bool):
     d_theta = d_alpha = None
     if need_scalars:
         # sum(gV * B Q) = sum((B^T gV) * Q)
-        bq = torch.dot(C.view(-1), Q.view(-1)) if p.tied else None
-        d_theta, d_alpha = scalar_grads(p, torch.dot(GV.view(-1), D.view(-1)), GV.sum(), bq, s)
+        bq = total(C, Q) if p.tied else None
+        d_theta, d_alpha = scalar_grads(p, total(GV, D), total(GV), bq, s)
     GV.add_(C.mul_(PPc), alpha=-p.gamma)
     dX = torch.mm(A.T, GV).mul_(s) if s != 1.0 else A.T @ GV
     return dX, d_theta, d_alpha
