@@ -10,7 +10,8 @@ which a small layer (T = 4) pays on every forward and backward.
 Every operator takes ``X`` as a ``[T, N]`` matrix in any floating dtype and saves only ``X`` (plus
 ``W``, ``b`` and, in sampled mode, the drawn resets as ``bool``) for backward, which recomputes the
 rest; the one exception is an eager PSU call on a small input with the dense form, which keeps the
-three ``[T, N]`` intermediates its backward reads (:func:`psu_torch._methods.keeps_intermediates`). Sampled forwards take ``neuron_offset``, the whole call's flat index of ``X``'s first neuron
+three ``[T, N]`` intermediates its backward reads (:func:`psu_torch._methods.keeps_intermediates`).
+Sampled forwards take ``neuron_offset``, the whole call's flat index of ``X``'s first neuron
 (the Threefry counter of neuron ``n`` is ``n + neuron_offset``, SPEC §6). Half precision is computed in float32 (:mod:`psu_torch._precision`): the eager forms get
 ``X``, ``W``, ``b`` and ``G`` upcast on entry, the Triton kernels upcast in registers; ``S``, ``V``
 and ``dL/dX`` come back in ``X.dtype``, ``dL/dW`` and ``dL/db`` in the dtype of ``W`` and ``b``.
